@@ -1,0 +1,106 @@
+"""`stillmotion` command line: one subcommand per module in `stillmotion.engine.commands`, plus commands other
+packages (the panel, host installers) contribute through the `stillmotion.commands` entry-point group.
+
+Every user-facing failure becomes one line on stderr and exit code 2; nothing here prints a traceback unless
+STILLMOTION_DEBUG=1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import sys
+from collections.abc import Callable, Sequence
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from . import __version__, commands
+from .errors import StillMotionError
+
+PROG = "stillmotion"
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _command_modules() -> list[ModuleType]:
+    """Built-in commands first (in module order), then entry-point commands from ui / plugin."""
+    found: list[ModuleType] = []
+    for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda i: i.name):
+        if not info.name.startswith("_"):
+            found.append(importlib.import_module(f"{commands.__name__}.{info.name}"))
+    for ep in sorted(entry_points(group="stillmotion.commands"), key=lambda e: e.name):
+        try:
+            found.append(ep.load())
+        except ImportError as exc:  # an optional extra (PySide6) may be missing
+            found.append(_unavailable(ep.name, exc))
+    return found
+
+
+def _unavailable(name: str, exc: ImportError) -> ModuleType:
+    """A command whose package is not installed: listed in --help, fails with one line when run."""
+    module = ModuleType(name)
+    module.NAME = name  # type: ignore[attr-defined]
+    module.HELP = f"(unavailable: {exc.name or exc} is not installed)"  # type: ignore[attr-defined]
+
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("rest", nargs=argparse.REMAINDER)
+
+    def run(args: argparse.Namespace) -> int:
+        raise StillMotionError(f"'{name}' needs {exc.name or exc}, which is not installed")
+
+    module.add_arguments = add_arguments  # type: ignore[attr-defined]
+    module.run = run  # type: ignore[attr-defined]
+    return module
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OneLineParser(
+        prog=PROG,
+        description="Animate stills for exactly their clip's duration, with motion that lands on the music.",
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
+    for module in _command_modules():
+        cmd = sub.add_parser(
+            module.NAME,
+            help=module.HELP,
+            description=getattr(module, "DESCRIPTION", module.HELP),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    run: Callable[[argparse.Namespace], int] | None = getattr(args, "_run", None)
+    if run is None:
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(run(args) or 0)
+    except StillMotionError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{PROG}: cancelled", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not bad input: still one line, with a way to see more
+        if os.environ.get("STILLMOTION_DEBUG"):
+            raise
+        print(f"{PROG}: internal error: {type(exc).__name__}: {exc} (set STILLMOTION_DEBUG=1 for details)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,193 @@
+"""One clip from one request: fit the still, hear the music, move the picture, check it, encode it.
+
+This is the whole weight-free pipeline and the frame for every backend: the still is fitted once, the music under
+the clip becomes per-frame features and motion channels, the backend streams frames straight into the encoder and
+the QC accumulator (constant memory), and a failed QC gate triggers a retry whose best attempt is kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field, replace
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import audio
+from .atomic import atomic_path, check_output
+from .backends import get_backend
+from .backends.base import Backend, CancelToken, EventSink, Progress, RenderInputs, ignore_events
+from .errors import BadInputError
+from .images import fit_image, load_image
+from .motion import MotionSchedule
+from .qc import QCAccumulator, QCReport, QCThresholds
+from .rates import FrameGrid
+from .request import RenderRequest
+from .video import AUDIO_RATE, VideoWriter
+
+#: Attempts beyond the first when a QC gate fails.
+DEFAULT_QC_RETRIES = 2
+ANCHORS = ("start", "end", "middle")
+
+
+@dataclass
+class RenderResult:
+    """What a finished render reports (and what goes into the clip's metadata)."""
+
+    output: str
+    frames: int
+    fps: Fraction
+    width: int
+    height: int
+    engine: str
+    seed: int
+    preset: str
+    schedule: dict[str, Any]
+    qc: dict[str, Any] | None
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "output": self.output,
+            "frames": self.frames,
+            "fps": str(self.fps),
+            "fps_float": float(self.fps),
+            "duration": float(Fraction(self.frames) / self.fps),
+            "width": self.width,
+            "height": self.height,
+            "engine": self.engine,
+            "seed": self.seed,
+            "preset": self.preset,
+            "schedule": self.schedule,
+            "qc": self.qc,
+            "attempts": self.attempts,
+            "timings": {k: round(v, 4) for k, v in self.timings.items()},
+        }
+
+
+def validate(request: RenderRequest) -> None:
+    """Reject impossible requests before any work (the CLI and every executor call this)."""
+    if request.frames < 1:
+        raise BadInputError(f"a clip needs at least one frame, got {request.frames}")
+    if request.anchor not in ANCHORS:
+        raise BadInputError(f"anchor {request.anchor!r} is not one of {', '.join(ANCHORS)}")
+    if not (0 < request.width <= 8192 and 0 < request.height <= 8192):
+        raise BadInputError(f"size {request.width}x{request.height} is out of range (1..8192)")
+    if request.width % 2 or request.height % 2:
+        raise BadInputError(f"size {request.width}x{request.height} must be even for H.264")
+
+
+def _qc_thresholds(request: RenderRequest) -> QCThresholds:
+    data = request.options.get("qc_thresholds")
+    return QCThresholds.from_json(data) if data else QCThresholds()
+
+
+def _mixed_audio(request: RenderRequest) -> np.ndarray | None:
+    if not request.audio or not request.mux_audio:
+        return None
+    return audio.render_segments(request.audio, request.duration, AUDIO_RATE, channels=2)
+
+
+def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: np.ndarray | None,
+                    qc: QCAccumulator | None, on_event: EventSink, cancel: CancelToken) -> int:
+    request = inputs.request
+    codec = "prores4444" if request.options.get("alpha") else "h264"
+    metadata = {"comment": json.dumps({"stillmotion": {"request": request.to_json(),
+                                                       "schedule": inputs.schedule.to_json()}})}
+    written = 0
+    with VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
+                     metadata=metadata, key_frames=(request.anchor_frame(),)) as writer:
+        for frame in backend.render(inputs, on_event, cancel):
+            writer.write(frame)
+            if qc is not None:
+                qc.add(frame[..., :3])
+            written += 1
+    if written != request.frames:
+        raise RuntimeError(f"engine {backend.name} produced {written} frames, expected {request.frames}")
+    return written
+
+
+def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
+                cancel: CancelToken | None = None) -> RenderResult:
+    """Render `request` to `request.output` atomically, with QC gates and retries; return what happened."""
+    validate(request)
+    cancel = cancel or CancelToken()
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    out = check_output(request.output, request.overwrite)
+    backend = get_backend(request.engine)
+
+    t0 = time.perf_counter()
+    still = load_image(request.image)
+    image, alpha = fit_image(still.rgb, request.width, request.height, request.fit,
+                             still.alpha if request.options.get("alpha") else None)
+    timings["load_image"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    grid = FrameGrid(request.fps, request.frames)
+    features = audio.clip_features(request.audio, grid) if request.audio else None
+    music = _mixed_audio(request)
+    timings["audio"] = time.perf_counter() - t0
+    on_event(Progress(0, request.frames, stage="prepare", message="analysed still and music"))
+
+    thresholds = _qc_thresholds(request)
+    retries = int(request.options.get("qc_retries", DEFAULT_QC_RETRIES)) if request.qc else 0
+    attempts: list[dict[str, Any]] = []
+    best: tuple[float, Path, QCReport | None, RenderRequest, MotionSchedule] | None = None
+    temps: list[Path] = []
+    try:
+        with atomic_path(out, request.overwrite) as final_tmp:
+            attempt_request = request
+            for attempt in range(retries + 1):
+                cancel.raise_if_cancelled()
+                schedule = MotionSchedule.from_json(request.options.get("schedule", {})) if request.options.get(
+                    "schedule") else MotionSchedule(preset=attempt_request.preset,
+                                                    intensity=attempt_request.intensity, seed=attempt_request.seed)
+                if attempt:
+                    schedule = replace(schedule, intensity=attempt_request.intensity, seed=attempt_request.seed)
+                channels = schedule.channels(features, request.frames, float(request.fps))
+                inputs = RenderInputs(attempt_request, image, alpha, schedule, channels, features)
+                fd, name = tempfile.mkstemp(prefix=f".{out.stem}.try{attempt}.", suffix=final_tmp.suffix,
+                                            dir=out.parent)
+                os.close(fd)
+                path = Path(name)
+                temps.append(path)
+                qc = None
+                if request.qc:
+                    qc = QCAccumulator(request.fps, reference=image,
+                                       beat_times=getattr(features, "beat_times", None),
+                                       onset_times=getattr(features, "onset_times", None),
+                                       thresholds=thresholds)
+                t0 = time.perf_counter()
+                _encode_attempt(backend, inputs, path, music, qc, on_event, cancel)
+                timings[f"render_attempt_{attempt}"] = time.perf_counter() - t0
+                report = qc.finish() if qc is not None else None
+                score = report.score() if report is not None else 0.0
+                attempts.append({"attempt": attempt, "seed": attempt_request.seed,
+                                 "intensity": attempt_request.intensity,
+                                 "qc": report.to_json(curves=False) if report is not None else None})
+                if best is None or score > best[0]:
+                    best = (score, path, report, attempt_request, schedule)
+                if report is None or report.verdict == "pass":
+                    break
+                attempt_request = backend.next_attempt(attempt_request, report, attempt + 1)
+            assert best is not None
+            os.replace(best[1], final_tmp)
+    finally:
+        for path in temps:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+    timings["total"] = time.perf_counter() - started
+    _, _, report, chosen, schedule = best
+    return RenderResult(
+        output=str(out), frames=request.frames, fps=request.fps, width=request.width, height=request.height,
+        engine=request.engine, seed=chosen.seed, preset=chosen.preset, schedule=schedule.to_json(),
+        qc=report.to_json(curves=False) if report is not None else None, attempts=attempts, timings=timings,
+    )

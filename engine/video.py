@@ -1,0 +1,206 @@
+"""Video I/O through PyAV: a streaming H.264 / ProRes writer with muxed AAC audio, and a frame reader.
+
+Frames stream to the encoder one at a time (constant memory for any length). The writer targets a path handed
+in by `atomic.atomic_path`, so a failed or cancelled render never leaves a partial file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+
+import av
+import numpy as np
+
+from .errors import BadInputError
+
+#: Sample rate of muxed audio (AAC at 48 kHz is what every NLE expects).
+AUDIO_RATE = 48000
+
+#: Output codecs by name: (PyAV codec, pixel format, container options).
+CODECS = {
+    "h264": ("libx264", "yuv420p"),
+    "prores4444": ("prores_ks", "yuva444p10le"),
+}
+
+
+class VideoWriter:
+    """Encode RGB(A) uint8 frames at an exact rational rate, interleaving the clip's audio as it goes.
+
+    `key_frames` are encoded near-losslessly: the anchor frame must reproduce the still (≥ 40 dB PSNR).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: Fraction,
+        audio: np.ndarray | None = None,
+        codec: str = "h264",
+        crf: int = 16,
+        preset: str = "veryfast",
+        threads: int = 0,
+        metadata: dict[str, str] | None = None,
+        key_frames: tuple[int, ...] = (),
+    ) -> None:
+        if width % 2 or height % 2:
+            raise ValueError(f"H.264 needs even dimensions, got {width}x{height}")
+        self.path = Path(path)
+        self.width, self.height, self.fps = width, height, Fraction(fps)
+        codec_name, pix_fmt = CODECS[codec]
+        container_format = "mov" if codec == "prores4444" else None
+        self._container = av.open(str(self.path), mode="w", format=container_format)
+        for key, value in (metadata or {}).items():
+            self._container.metadata[key] = value
+        self._video = self._container.add_stream(codec_name, rate=self.fps)
+        self._video.width, self._video.height = width, height
+        self._video.pix_fmt = pix_fmt
+        self._video.time_base = 1 / self.fps
+        self._video.codec_context.time_base = 1 / self.fps
+        if codec == "h264":
+            options = {"crf": str(crf), "preset": preset}
+            if key_frames:  # near-lossless quantiser on frames that must match the still (the anchor)
+                options["x264-params"] = "zones=" + "/".join(f"{k},{k},q=2" for k in sorted(set(key_frames)))
+            self._video.options = options
+        else:
+            self._video.options = {"profile": "4444"}
+        if threads:
+            self._video.codec_context.thread_count = threads
+        self._has_alpha = codec == "prores4444"
+        self._frames = 0
+        self._audio_stream = None
+        self._audio: np.ndarray | None = None
+        self._audio_written = 0
+        if audio is not None and audio.size:
+            channels = audio.shape[0]
+            layout = "mono" if channels == 1 else "stereo"
+            if channels > 2:
+                raise ValueError("mix audio down to stereo before writing")
+            self._audio = np.ascontiguousarray(audio, dtype=np.float32)
+            self._audio_stream = self._container.add_stream("aac", rate=AUDIO_RATE, layout=layout)
+            self._audio_stream.bit_rate = 192_000
+
+    @property
+    def frames_written(self) -> int:
+        return self._frames
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one HxWx3 (or HxWx4 for alpha codecs) uint8 RGB frame."""
+        if frame.dtype != np.uint8 or frame.shape[0] != self.height or frame.shape[1] != self.width:
+            raise ValueError(f"expected {self.height}x{self.width} uint8 frame, got {frame.shape} {frame.dtype}")
+        fmt = "rgba" if self._has_alpha else "rgb24"
+        if self._has_alpha and frame.shape[2] == 3:
+            frame = np.dstack([frame, np.full(frame.shape[:2], 255, np.uint8)])
+        elif not self._has_alpha and frame.shape[2] == 4:
+            frame = frame[:, :, :3]
+        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format=fmt)
+        vf.pts = self._frames
+        vf.time_base = 1 / self.fps
+        for packet in self._video.encode(vf):
+            self._container.mux(packet)
+        self._frames += 1
+        self._write_audio_until(self._frames)
+
+    def _write_audio_until(self, frames: int, final: bool = False) -> None:
+        if self._audio is None or self._audio_stream is None:
+            return
+        total = self._audio.shape[1]
+        end = total if final else min(total, int(Fraction(frames) / self.fps * AUDIO_RATE))
+        chunk = 4096
+        while self._audio_written < end:
+            stop = min(end, self._audio_written + chunk)
+            data = self._audio[:, self._audio_written:stop]
+            af = av.AudioFrame.from_ndarray(
+                np.ascontiguousarray(data), format="fltp", layout=self._audio_stream.layout.name
+            )
+            af.sample_rate = AUDIO_RATE
+            af.pts = self._audio_written
+            af.time_base = Fraction(1, AUDIO_RATE)
+            for packet in self._audio_stream.encode(af):
+                self._container.mux(packet)
+            self._audio_written = stop
+
+    def close(self) -> None:
+        """Flush encoders and finish the container."""
+        for packet in self._video.encode(None):
+            self._container.mux(packet)
+        if self._audio_stream is not None:
+            self._write_audio_until(self._frames, final=True)
+            for packet in self._audio_stream.encode(None):
+                self._container.mux(packet)
+        self._container.close()
+
+    def abort(self) -> None:
+        """Close without flushing (the caller deletes the temp file)."""
+        try:
+            self._container.close()
+        except Exception:  # noqa: BLE001 - a broken container is being thrown away anyway
+            pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+
+class VideoInfo:
+    """What a video file holds: size, exact rate, frame count, and audio duration if any."""
+
+    def __init__(self, path: str | Path) -> None:
+        try:
+            with av.open(str(path)) as container:
+                if not container.streams.video:
+                    raise BadInputError(f"{path} has no video stream")
+                stream = container.streams.video[0]
+                self.width = stream.codec_context.width
+                self.height = stream.codec_context.height
+                self.fps = Fraction(stream.average_rate or stream.guessed_rate or 0)
+                self.frames = stream.frames or sum(1 for _ in container.decode(stream))
+                self.duration = (
+                    Fraction(stream.duration * stream.time_base) if stream.duration else Fraction(self.frames) / self.fps
+                )
+                self.audio_duration: float | None = None
+                self.audio_rate: int | None = None
+                if container.streams.audio:
+                    audio = container.streams.audio[0]
+                    self.audio_rate = audio.rate
+                    if audio.duration:
+                        self.audio_duration = float(audio.duration * audio.time_base)
+        except av.error.FFmpegError as exc:
+            raise BadInputError(f"{path} is not a readable video: {exc}") from None
+
+
+def read_frames(path: str | Path, max_side: int | None = None) -> Iterator[np.ndarray]:
+    """Decode a video's frames as HxWx3 uint8 RGB, optionally downscaled so the long side is ≤ max_side."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, FileNotFoundError, IsADirectoryError) as exc:
+        raise BadInputError(f"{path} is not a readable video: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise BadInputError(f"{path} has no video stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        width, height = stream.codec_context.width, stream.codec_context.height
+        scale = 1.0
+        if max_side and max(width, height) > max_side:
+            scale = max_side / max(width, height)
+        out_w = max(2, int(round(width * scale)))
+        out_h = max(2, int(round(height * scale)))
+        try:
+            for frame in container.decode(stream):
+                if scale != 1.0:
+                    yield frame.to_ndarray(format="rgb24", width=out_w, height=out_h)
+                else:
+                    yield frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as exc:
+            raise BadInputError(f"{path} is truncated or corrupt: {exc}") from None

@@ -1,0 +1,82 @@
+"""The HostAdapter seam: what StillMotion needs from an editor, and what each host can do.
+
+Every host speaks OTIO at this boundary: it hands over its current timeline as an `otio.schema.Timeline` (with the
+host's exact rate) and takes back rendered clips at record ranges. Capabilities let the panel hide what a host
+cannot do instead of failing when it is tried.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from fractions import Fraction
+
+import opentimelineio as otio
+
+
+class Capability(enum.Flag):
+    READ_TIMELINE = enum.auto()
+    SELECTION = enum.auto()
+    PLAYHEAD = enum.auto()
+    IN_OUT_RANGE = enum.auto()
+    IMPORT_MEDIA = enum.auto()
+    INSERT_CLIP = enum.auto()
+    NEW_TRACK = enum.auto()
+    UNDO_GROUP = enum.auto()
+    SAVE = enum.auto()
+
+
+@dataclass(frozen=True)
+class RecordRange:
+    """A span on the host's timeline, in frames at `fps` (exact)."""
+
+    start_frame: int
+    frames: int
+    fps: Fraction
+
+
+@dataclass(frozen=True)
+class InsertedClip:
+    """Where a rendered clip landed, as the host reports it after the insert."""
+
+    track: str
+    start_frame: int
+    frames: int
+    media_path: str
+
+
+class HostAdapter(ABC):
+    """One editor (or a timeline file) as StillMotion sees it."""
+
+    #: Short host name shown in the panel ("files", "blender", "resolve").
+    name: str = ""
+
+    @abstractmethod
+    def capabilities(self) -> Capability:
+        """What this host supports; the panel hides the rest."""
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities()
+
+    @abstractmethod
+    def read_timeline(self) -> otio.schema.Timeline:
+        """The current timeline as OTIO, with the host's exact (possibly fractional) rate."""
+
+    def selection(self) -> list[str]:
+        """Names of the selected clips (empty when the host has no selection)."""
+        return []
+
+    def playhead(self) -> int | None:
+        """The playhead frame, when the host has one."""
+        return None
+
+    def in_out_range(self) -> RecordRange | None:
+        """The marked in / out range, when the host has one."""
+        return None
+
+    @abstractmethod
+    def insert_clip(self, media_path: str, record: RecordRange, track: str | None = None,
+                    metadata: dict | None = None) -> InsertedClip:
+        """Import `media_path` and place it at `record` on `track` (a new track when None), as one undo step
+        where the host has undo. Must verify the placement and raise when the host silently failed."""
