@@ -1,0 +1,455 @@
+"""Timeline in, animated stills out, timeline with a new track back: the `stillmotion timeline` pipeline.
+
+Read IN, find the stills and their music, build one `RenderRequest` per still (exact record duration at the
+timeline's rate), render them through one seam (`render_requests`), and write OUT with a new video track above
+the others holding each generated clip at exactly its still's record range, with its provenance. IN is never
+written unless asked (then a backup is kept); every write is atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import sys
+import unicodedata
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import opentimelineio as otio
+
+from ..atomic import atomic_path, check_output, write_text
+from ..errors import BadInputError, OutputError, StillMotionError
+from ..request import RenderRequest
+from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
+from .select import Still, find_stills
+from .timebase import frames_range
+
+#: Track name used when none is given.
+DEFAULT_TRACK = "StillMotion"
+#: Name of the provenance file kept in the media folder (formats that drop clip metadata still regenerate).
+PROVENANCE_FILE = "stillmotion.json"
+EXECUTORS = ("local",)
+_UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
+
+RenderFunction = Callable[[RenderRequest], Any]
+
+
+@dataclass
+class TimelineSettings:
+    """How to animate: engine settings shared by every clip, and what to select."""
+
+    engine: str = "procedural"
+    model: str | None = None
+    preset: str = "pulse"
+    seed: int = 0
+    width: int | None = None
+    height: int | None = None
+    clips: list[str] | None = None
+    from_video: bool = False
+    audio_track: int | None = None
+    track_name: str = DEFAULT_TRACK
+    executor: str = "local"
+    workers: int = 1
+    rate: str | None = None
+
+
+@dataclass
+class ClipOutcome:
+    """One still: its request, and the result or the one-line error."""
+
+    still: Still
+    request: RenderRequest
+    result: Any = None
+    error: str | None = None
+
+
+@dataclass
+class TimelineSummary:
+    """What a run did, for the CLI's text and --json output."""
+
+    input: str
+    output: str
+    media_folder: str
+    rate: str
+    track: str
+    rendered: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    backup: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# names and paths
+# ---------------------------------------------------------------------------------------------------------------
+def media_folder_for(out: Path) -> Path:
+    """Rendered media go beside OUT in a folder named after it: edit.otio -> edit_stillmotion/."""
+    return out.with_name(f"{out.stem}_stillmotion")
+
+
+def safe_file_name(name: str, index: int, suffix: str = ".mp4") -> str:
+    """A file name from a timeline clip name that cannot leave its folder ('../x', '/etc/y', 'a\\b', NUL...)."""
+    text = unicodedata.normalize("NFC", name or "")
+    text = _UNSAFE.sub("_", text).strip("._-")[:80] or "clip"
+    return f"{index:03d}_{text}{suffix}"
+
+
+def _inside(folder: Path, path: Path) -> Path:
+    resolved = path.resolve()
+    if resolved.parent != folder.resolve():
+        raise OutputError(f"refusing to write {path}: outside {folder}")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# requests
+# ---------------------------------------------------------------------------------------------------------------
+def extract_video_frame(video: Path, seconds: Fraction, dest: Path, overwrite: bool = True) -> Path:
+    """Save the frame of `video` shown at `seconds` (its in-point) as a PNG still, atomically."""
+    import av
+    from PIL import Image
+
+    try:
+        container = av.open(str(video))
+    except (av.error.FFmpegError, OSError) as exc:
+        raise BadInputError(f"{video.name} is not a readable video: {exc}") from None
+    with container:
+        if not container.streams.video:
+            raise BadInputError(f"{video.name} has no video stream")
+        stream = container.streams.video[0]
+        target = float(seconds)
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        if target > 0:
+            container.seek(int((target + start) / stream.time_base), stream=stream, backward=True)
+        chosen = None
+        try:
+            for frame in container.decode(stream):
+                if frame.time is None or frame.time - start <= target + 1e-6 or chosen is None:
+                    chosen = frame
+                if frame.time is not None and frame.time - start >= target - 1e-6:
+                    break
+        except av.error.FFmpegError as exc:
+            raise BadInputError(f"{video.name} is truncated or corrupt: {exc}") from None
+        if chosen is None:
+            raise BadInputError(f"{video.name} has no frame at {target:.3f} s")
+        image = Image.fromarray(chosen.to_ndarray(format="rgb24"))
+    with atomic_path(dest, overwrite) as tmp:
+        image.save(tmp, format="PNG")
+    return dest
+
+
+def build_request(still: Still, index: int, rate: Fraction, folder: Path, settings: TimelineSettings,
+                  overwrite: bool = False) -> RenderRequest:
+    """One still's request: exactly its record duration at the timeline's rate, its music, the settings."""
+    from ..images import default_size, load_image
+
+    output = _inside(folder, folder / safe_file_name(still.name, index))
+    image = still.image
+    if image is None and still.video is not None:
+        image = _inside(folder, folder / safe_file_name(still.name, index, ".png"))
+        extract_video_frame(still.video, still.video_time or Fraction(0), image)
+        still.image = image
+    assert image is not None
+    loaded = load_image(image)
+    width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
+    return RenderRequest(
+        image=str(image), output=str(output), fps=rate, frames=still.frames, width=width, height=height,
+        audio=list(still.audio), engine=settings.engine, model=settings.model, preset=settings.preset,
+        seed=settings.seed, overwrite=overwrite,
+        options={"timeline": {"clip": still.name, "track": still.track_name,
+                              "record_start_frame": still.record_start}},
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# rendering (the one seam an executor plugs into)
+# ---------------------------------------------------------------------------------------------------------------
+def render_one(request: RenderRequest) -> Any:
+    """Render one request with the engine's `render_clip` (imported late: it pulls in the backends)."""
+    from ..render import render_clip
+
+    return render_clip(request)
+
+
+def render_requests(outcomes: list[ClipOutcome], executor: str = "local", workers: int = 1,
+                    render: RenderFunction = render_one,
+                    on_done: Callable[[ClipOutcome], None] | None = None) -> list[ClipOutcome]:
+    """Render every outcome's request; a clip's failure is recorded on it and the others go on."""
+    if executor not in EXECUTORS:
+        raise BadInputError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+
+    def run(outcome: ClipOutcome) -> ClipOutcome:
+        try:
+            outcome.result = render(outcome.request)
+        except StillMotionError as exc:
+            outcome.error = str(exc)
+        if on_done is not None:
+            on_done(outcome)
+        return outcome
+
+    if workers <= 1 or len(outcomes) <= 1:
+        return [run(o) for o in outcomes]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(run, outcomes))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# writing the new track
+# ---------------------------------------------------------------------------------------------------------------
+def _plain(value: Any) -> Any:
+    """OTIO metadata (AnyDictionary / AnyVector) as plain dicts and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON types only (OTIO metadata rejects Fractions and numpy scalars)."""
+    return json.loads(json.dumps(_plain(value), default=str))
+
+
+def provenance(outcome: ClipOutcome, rate: Fraction) -> dict[str, Any]:
+    """What made a generated clip, enough to render it again without the original timeline."""
+    result, request, still = outcome.result, outcome.request, outcome.still
+    return _jsonable({
+        "engine": request.engine, "model": request.model, "preset": getattr(result, "preset", request.preset),
+        "seed": getattr(result, "seed", request.seed), "schedule": getattr(result, "schedule", None),
+        "source_image": request.image, "source_clip": still.name, "source_track": still.track_name,
+        "record_range": {"start_frame": still.record_start, "frames": still.frames, "rate": str(rate)},
+        "audio": still.audio_ranges, "qc": getattr(result, "qc", None), "request": request.to_json(),
+        "output": request.output,
+    })
+
+
+def media_url(media: Path, out: Path, relative: bool) -> str:
+    """Relative to OUT's folder where the format resolves that, else an absolute file:// URL."""
+    if relative:
+        return media.resolve().relative_to(out.resolve().parent).as_posix()
+    return media.resolve().as_uri()
+
+
+def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutcome], rate: Fraction, out: Path,
+                         track_name: str, relative_media: bool) -> list[otio.schema.Track]:
+    """New video track(s) above the others, each generated clip at exactly its still's record range.
+
+    Stills overlapping in time (on different tracks) go to a second track, and so on, so nothing overlaps.
+    """
+    lanes: list[list[ClipOutcome]] = []
+    for outcome in sorted(outcomes, key=lambda o: (o.still.record_start, o.still.track_index)):
+        for lane in lanes:
+            if lane[-1].still.record_end <= outcome.still.record_start:
+                lane.append(outcome)
+                break
+        else:
+            lanes.append([outcome])
+    tracks = []
+    for number, lane in enumerate(lanes):
+        name = track_name if number == 0 else f"{track_name} {number + 1}"
+        track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
+        position = 0
+        for outcome in lane:
+            still = outcome.still
+            if still.record_start > position:
+                track.append(otio.schema.Gap(source_range=frames_range(0, still.record_start - position, rate)))
+            media = Path(outcome.request.output)
+            available = frames_range(0, still.frames, rate)
+            reference = otio.schema.ExternalReference(target_url=media_url(media, out, relative_media),
+                                                      available_range=available)
+            reference.name = media.name
+            clip = otio.schema.Clip(name=f"{still.name} (StillMotion)", media_reference=reference,
+                                    source_range=frames_range(0, still.frames, rate))
+            clip.metadata["stillmotion"] = provenance(outcome, rate)
+            track.append(clip)
+            position = still.record_end
+        timeline.tracks.append(track)
+        tracks.append(track)
+    return tracks
+
+
+def _write_provenance(folder: Path, entries: dict[str, Any]) -> None:
+    path = folder / PROVENANCE_FILE
+    existing: dict[str, Any] = {}
+    if path.is_file():
+        try:
+            existing = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            existing = {}
+    existing.setdefault("clips", {}).update(entries)
+    write_text(path, json.dumps(existing, indent=2, sort_keys=True), overwrite=True)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the command's work
+# ---------------------------------------------------------------------------------------------------------------
+def _report(line: str) -> None:
+    print(f"stillmotion: {line}", file=sys.stderr)
+
+
+def process_timeline(in_path: str | Path, out_path: str | Path | None, settings: TimelineSettings,
+                     overwrite: bool = False, in_place: bool = False, render: RenderFunction = render_one,
+                     report: Callable[[str], None] = _report) -> TimelineSummary:
+    """Do everything `stillmotion timeline` does; problems are reported per clip, fatal ones raise."""
+    source = Path(in_path)
+    if in_place:
+        out = source
+        overwrite = True
+    elif out_path is None:
+        raise BadInputError("give -o OUT (or --in-place to write IN itself, keeping a backup)")
+    else:
+        out = Path(out_path)
+        if out.resolve() == source.resolve():
+            raise BadInputError("OUT is IN: pass --in-place to replace the input (a backup is kept)")
+    out_fmt = timeline_format(out)
+    check_output(out, overwrite)
+    if not out_fmt.writable:
+        raise OutputError(f"{out.name}: {out_fmt.label} cannot be written")
+    if settings.executor not in EXECUTORS:
+        raise BadInputError(f"executor {settings.executor!r} is not one of {', '.join(EXECUTORS)}")
+    if settings.workers < 1:
+        raise BadInputError(f"workers must be ≥ 1, got {settings.workers}")
+    if not settings.track_name.strip():
+        raise BadInputError("--track needs a non-empty name")
+
+    timeline, info = read_timeline_info(source, settings.rate)
+    for note in info.notes:
+        report(note)
+    selection = find_stills(timeline, info.rate, source.resolve().parent, settings.clips, settings.from_video,
+                            settings.audio_track, info.media_root)
+    for problem in selection.problems:
+        report(problem)
+    if not selection.stills:
+        raise BadInputError(f"{source.name}: nothing to animate "
+                            f"({len(selection.problems)} problem(s) reported above)" if selection.problems
+                            else f"{source.name}: no stills (image clips) on the timeline")
+    existing = {t.name for t in timeline.tracks}
+    if settings.track_name in existing:
+        raise BadInputError(f"the timeline already has a track named {settings.track_name!r} (use --track)")
+
+    folder = media_folder_for(out.resolve())
+    folder_created = not folder.exists()
+    folder.mkdir(exist_ok=True)
+    outcomes: list[ClipOutcome] = []
+    problems = list(selection.problems)
+    for index, still in enumerate(selection.stills, start=1):
+        try:
+            request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite)
+        except StillMotionError as exc:
+            problems.append(f"still {still.name!r}: {exc}; skipped")
+            report(problems[-1])
+            continue
+        outcomes.append(ClipOutcome(still, request))
+    render_requests(outcomes, settings.executor, settings.workers, render)
+    done = [o for o in outcomes if o.error is None]
+    for failed in (o for o in outcomes if o.error is not None):
+        problems.append(f"still {failed.still.name!r}: {failed.error}; skipped")
+        report(problems[-1])
+    if not done:
+        if folder_created and not any(folder.iterdir()):
+            folder.rmdir()
+        raise BadInputError(f"{source.name}: no clip could be rendered; {out.name} not written")
+
+    add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
+    backup = None
+    if in_place:
+        backup = source.with_name(source.name + ".bak")
+        counter = 1
+        while backup.exists():
+            backup = source.with_name(f"{source.name}.bak{counter}")
+            counter += 1
+        shutil.copy2(source, backup)
+    write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
+    _write_provenance(folder, {o.request.output: provenance(o, info.rate) | {"timeline": str(out.resolve())}
+                               for o in done})
+    return TimelineSummary(
+        input=str(source), output=str(out), media_folder=str(folder), rate=str(info.rate),
+        track=settings.track_name, problems=problems, notes=list(info.notes), backup=str(backup) if backup else None,
+        rendered=[{"clip": o.still.name, "output": o.request.output, "record_start_frame": o.still.record_start,
+                   "frames": o.still.frames, "seed": getattr(o.result, "seed", o.request.seed),
+                   "qc": (o.result.qc or {}).get("verdict") if getattr(o.result, "qc", None) else None}
+                  for o in done],
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# regenerate
+# ---------------------------------------------------------------------------------------------------------------
+def _generated_clips(timeline: otio.schema.Timeline) -> list[otio.schema.Clip]:
+    return [c for c in timeline.find_clips() if "stillmotion" in c.metadata]
+
+
+def _provenance_for(out: Path, timeline: otio.schema.Timeline, clip_name: str
+                    ) -> tuple[otio.schema.Clip | None, dict[str, Any]]:
+    """The generated clip named `clip_name` (or whose source still is) and its provenance: from the clip's
+    metadata when OUT's format keeps it, else from the media folder's provenance file."""
+    candidates = [c for c in _generated_clips(timeline)
+                  if clip_name in (c.name, c.metadata["stillmotion"].get("source_clip"))]
+    if len(candidates) > 1:
+        raise BadInputError(f"--clip {clip_name!r} names {len(candidates)} generated clips; use the full name "
+                            f"({', '.join(repr(c.name) for c in candidates)})")
+    if candidates:
+        return candidates[0], _plain(candidates[0].metadata["stillmotion"])
+    folder = media_folder_for(out)
+    path = folder / PROVENANCE_FILE
+    if not path.is_file():
+        raise BadInputError(f"{out.name} has no StillMotion clip named {clip_name!r} and no {PROVENANCE_FILE} "
+                            f"in {folder}")
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("clips", {})
+    except (OSError, json.JSONDecodeError) as exc:
+        raise BadInputError(f"{path} is unreadable: {exc}") from None
+    found = [e for e in entries.values()
+             if clip_name in (e.get("source_clip"), f"{e.get('source_clip')} (StillMotion)")]
+    if not found:
+        names = ", ".join(sorted(repr(e.get("source_clip")) for e in entries.values()))
+        raise BadInputError(f"no StillMotion clip named {clip_name!r} (known: {names or 'none'})")
+    if len(found) > 1:
+        raise BadInputError(f"--clip {clip_name!r} is ambiguous: {len(found)} generated clips came from it")
+    clips = [c for c in timeline.find_clips()
+             if c.name == f"{found[0].get('source_clip')} (StillMotion)"]
+    return (clips[0] if len(clips) == 1 else None), found[0]
+
+
+def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
+               render: RenderFunction = render_one) -> dict[str, Any]:
+    """Render one generated clip again from its provenance alone (optionally with a new seed), replacing its
+    media file atomically and updating its provenance in OUT (and the media folder's provenance file)."""
+    out = Path(out_path)
+    timeline, info = read_timeline_info(out)
+    clip, data = _provenance_for(out, timeline, clip_name)
+    request = RenderRequest.from_json(data["request"])
+    folder = media_folder_for(out)
+    _inside(folder, Path(request.output))
+    if not Path(request.image).is_file():
+        raise BadInputError(f"the still {request.image} of clip {clip_name!r} is missing")
+    if seed is not None:
+        request.seed = seed
+    request.overwrite = True
+    result = render(request)
+    still = Still(clip=clip or otio.schema.Clip(), name=data.get("source_clip", clip_name), track_index=0,
+                  track_name=data.get("source_track", ""), record_start=data["record_range"]["start_frame"],
+                  frames=data["record_range"]["frames"], image=Path(request.image),
+                  audio=list(request.audio), audio_ranges=data.get("audio", []))
+    rate = Fraction(data["record_range"]["rate"])
+    updated = provenance(ClipOutcome(still, request, result), rate)
+    if clip is not None and timeline_format(out).suffix in (".otio", ".otioz"):
+        clip.metadata["stillmotion"] = updated
+        write_timeline(timeline, out, overwrite=True, rate=info.rate)
+    _write_provenance(folder, {request.output: updated | {"timeline": str(out.resolve())}})
+    return {"clip": still.name, "output": request.output, "seed": updated["seed"], "qc": updated["qc"],
+            "frames": still.frames, "rate": str(rate)}
+
+
+__all__ = [
+    "DEFAULT_TRACK", "EXECUTORS", "ClipOutcome", "ReadInfo", "TimelineSettings", "TimelineSummary",
+    "add_generated_tracks", "build_request", "extract_video_frame", "media_folder_for", "process_timeline",
+    "regenerate", "render_one", "render_requests", "safe_file_name",
+]

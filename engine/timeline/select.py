@@ -1,0 +1,217 @@
+"""Which clips to animate and which music plays under each one.
+
+Stills are clips whose media is an image (by extension, including a one-frame image sequence); with
+`from_video`, a video clip stands for the frame at its in-point. The music under a still is every audio clip
+overlapping its record range, cut to the overlap and placed in the still's own clip time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import opentimelineio as otio
+
+from ..errors import BadInputError
+from ..request import AudioSegment
+from .timebase import to_frames, to_seconds
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".webp", ".bmp"})
+VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".mpg",
+                              ".mpeg", ".dv", ".r3d", ".braw"})
+_WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:[\\/]")
+
+
+@dataclass
+class Still:
+    """One clip to animate: where it sits on the timeline (frames at the timeline's rate) and its image."""
+
+    clip: otio.schema.Clip
+    name: str
+    track_index: int
+    track_name: str
+    record_start: int
+    frames: int
+    image: Path | None
+    #: Frame of `video` to take as the still (with --from-video), seconds into the file.
+    video: Path | None = None
+    video_time: Fraction | None = None
+    audio: list[AudioSegment] = field(default_factory=list)
+    audio_ranges: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def record_end(self) -> int:
+        return self.record_start + self.frames
+
+
+@dataclass
+class Selection:
+    """The stills found, and one line per clip or audio problem (the rest still gets done)."""
+
+    stills: list[Still] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+def media_path(ref: otio.core.MediaReference, timeline_dir: Path, media_root: Path | None = None) -> Path | None:
+    """The local file a media reference names (file:// URLs, plain or relative paths), or None if it has none."""
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        url = ref.target_url_for_image_number(0)
+    elif isinstance(ref, otio.schema.ExternalReference):
+        url = ref.target_url
+    else:
+        return None
+    if not url:
+        return None
+    parsed = urlparse(url)
+    if parsed.scheme == "file":
+        text = unquote(parsed.path)
+        if parsed.netloc and parsed.netloc != "localhost":
+            text = f"//{parsed.netloc}{text}"
+        if _WINDOWS_DRIVE.match(text):
+            text = text.lstrip("/")
+    elif parsed.scheme and len(parsed.scheme) > 1:
+        return None  # http:, urn:, ... name no local file
+    else:
+        text = url
+    path = Path(text)
+    if not path.is_absolute():
+        base = media_root if media_root is not None and media_root.is_absolute() else timeline_dir
+        path = base / path
+    return Path(os.path.normpath(path))
+
+
+def _extension(ref: otio.core.MediaReference) -> str:
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        return ref.name_suffix.lower()
+    if isinstance(ref, otio.schema.ExternalReference):
+        return Path(unquote(urlparse(ref.target_url).path or ref.target_url)).suffix.lower()
+    return ""
+
+
+def is_image_reference(ref: otio.core.MediaReference) -> bool:
+    """An image file, or an image sequence holding exactly one frame."""
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        return ref.name_suffix.lower() in IMAGE_EXTENSIONS and ref.number_of_images_in_sequence() == 1
+    return _extension(ref) in IMAGE_EXTENSIONS
+
+
+def _is_video_reference(ref: otio.core.MediaReference) -> bool:
+    return isinstance(ref, otio.schema.ExternalReference) and _extension(ref) in VIDEO_EXTENSIONS
+
+
+def _time_warps(item: otio.core.Item) -> list[str]:
+    return [type(e).__name__ for e in item.effects if isinstance(e, otio.schema.TimeEffect)]
+
+
+def _has_stills(composition: otio.core.Composition) -> bool:
+    return any(is_image_reference(c.media_reference) for c in composition.find_clips())
+
+
+def _file_offset(clip: otio.schema.Clip, source_time: otio.opentime.RationalTime) -> Fraction:
+    """Seconds into the media file of a source time (the media's own start, e.g. a timecode, subtracted)."""
+    seconds = to_seconds(source_time)
+    available = clip.media_reference.available_range
+    if available is not None:
+        seconds -= to_seconds(available.start_time)
+    return max(Fraction(0), seconds)
+
+
+def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, timeline_dir: Path,
+               audio_track: int | None, media_root: Path | None, problems: list[str]) -> None:
+    """Fill `still.audio` with the audio clips overlapping its record range, in the still's clip time."""
+    audio_tracks = list(timeline.audio_tracks())
+    if audio_track is not None:
+        if not 1 <= audio_track <= len(audio_tracks):
+            raise BadInputError(f"--audio-track {audio_track}: the timeline has {len(audio_tracks)} audio track(s)")
+        chosen = [(audio_track, audio_tracks[audio_track - 1])]
+    else:
+        chosen = list(enumerate(audio_tracks, start=1))
+    start, end = Fraction(still.record_start) / rate, Fraction(still.record_end) / rate
+    for number, track in chosen:
+        for item in track:
+            if not isinstance(item, otio.schema.Clip) or item.source_range is None and item.media_reference is None:
+                continue
+            placed = item.range_in_parent()
+            a0 = to_seconds(placed.start_time)
+            a1 = a0 + to_seconds(placed.duration)
+            lo, hi = max(start, a0), min(end, a1)
+            if hi <= lo:
+                continue
+            path = media_path(item.media_reference, timeline_dir, media_root)
+            if path is None or not path.is_file():
+                shown = path or getattr(item.media_reference, "target_url", None) or item.name
+                problems.append(f"audio {item.name!r} on A{number} under still {still.name!r} is offline "
+                                f"({shown}); rendering that stretch without it")
+                continue
+            if _time_warps(item):
+                problems.append(f"audio {item.name!r} on A{number} has a speed change "
+                                f"({', '.join(_time_warps(item))}); used at normal speed")
+            source_start = _file_offset(item, item.trimmed_range().start_time) + (lo - a0)
+            segment = AudioSegment(path=str(path), source_start=source_start, duration=hi - lo,
+                                   record_start=lo - start)
+            still.audio.append(segment)
+            still.audio_ranges.append({"track": f"A{number}", "clip": item.name, "path": str(path),
+                                       "source_start": str(source_start), "duration": str(hi - lo),
+                                       "record_start": str(lo - start)})
+
+
+def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Path, names: list[str] | None = None,
+                from_video: bool = False, audio_track: int | None = None,
+                media_root: Path | None = None) -> Selection:
+    """Every still on the timeline's video tracks (or the named ones), with the music under each."""
+    selection = Selection()
+    wanted = set(names) if names else None
+    seen: set[str] = set()
+    for track_index, track in enumerate(timeline.video_tracks()):
+        for item in track:
+            if isinstance(item, otio.core.Composition):
+                if _has_stills(item) and (wanted is None or any(c.name in wanted for c in item.find_clips())):
+                    selection.problems.append(
+                        f"{type(item).__name__.lower()} {item.name!r} on V{track_index + 1} is a nested sequence "
+                        "or compound clip; stills inside it are not animated (open it as its own timeline)")
+                continue
+            if not isinstance(item, otio.schema.Clip):
+                continue
+            ref = item.media_reference
+            is_still = is_image_reference(ref)
+            if not is_still and not (from_video and _is_video_reference(ref)):
+                continue
+            if wanted is not None and item.name not in wanted:
+                continue
+            seen.add(item.name)
+            label = f"{item.name!r} on V{track_index + 1}"
+            placed = item.range_in_parent()
+            start = to_frames(placed.start_time, rate)
+            frames = to_frames(placed.start_time + placed.duration, rate) - start
+            if frames <= 0:
+                selection.problems.append(f"still {label} has zero length; skipped")
+                continue
+            warps = _time_warps(item)
+            if warps and not is_still:
+                selection.problems.append(f"clip {label} has a time-warp effect ({', '.join(warps)}); its "
+                                          "in-point frame is ambiguous, skipped")
+                continue
+            if warps:
+                selection.problems.append(f"still {label} has a time-warp effect ({', '.join(warps)}); "
+                                          "ignored (a still is animated for its record duration)")
+            path = media_path(ref, timeline_dir, media_root)
+            if path is None or not path.is_file():
+                shown = path or getattr(ref, "target_url", None) or "no media reference"
+                selection.problems.append(f"media for {label} is missing ({shown}); skipped")
+                continue
+            still = Still(clip=item, name=item.name or path.stem, track_index=track_index,
+                          track_name=track.name, record_start=start, frames=frames,
+                          image=path if is_still else None)
+            if not is_still:
+                still.video = path
+                still.video_time = _file_offset(item, item.trimmed_range().start_time)
+            find_music(timeline, still, rate, timeline_dir, audio_track, media_root, selection.problems)
+            selection.stills.append(still)
+    if wanted is not None:
+        for name in sorted(wanted - seen):
+            selection.problems.append(f"--clips: no still named {name!r} on the timeline")
+    return selection
