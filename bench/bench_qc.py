@@ -1,0 +1,111 @@
+"""Benchmark QC speed on a 10-s 1080p clip, and print the labelled set's measures and threshold margins.
+
+    .venv/bin/python bench/bench_qc.py                 # speed: budget is 2 s for a 10-s 1080p clip
+    .venv/bin/python bench/bench_qc.py --table         # the margin table in docs/qc.md
+    .venv/bin/python bench/bench_qc.py --clip my.mp4   # time QC of any clip instead
+
+Speed is reported three ways: QC alone on full-size frames handed over one by one (how the renderer streams
+them; decode excluded), full-size decode alone, and `qc_video` end to end (decode included; the decoder
+downscales, so it is cheaper than decode + streaming QC).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import qc_fixtures as fx  # noqa: E402
+from stillmotion.engine.qc import QCAccumulator, QCThresholds, qc_video  # noqa: E402
+from stillmotion.engine.video import VideoInfo, read_frames  # noqa: E402
+
+BUDGET_SECONDS = 2.0
+
+
+def bench_speed(clip: Path | None, repeats: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        if clip is None:
+            clip = Path(tmp) / "local_drift_1080p.mp4"
+            started = time.perf_counter()
+            fx.write_clip(clip, "local_drift", 1920, 1080, Fraction(24), 10.0, crf=20)
+            print(f"generated {clip.name} (10 s, 1920x1080, 24 fps) in {time.perf_counter() - started:.1f} s")
+        info = VideoInfo(clip)
+        print(f"clip: {info.width}x{info.height}, {info.frames} frames at {float(info.fps):.3f} fps")
+        best_stream = best_decode = best_file = float("inf")
+        for _ in range(repeats):
+            accumulator = QCAccumulator(info.fps)
+            qc_time = 0.0
+            started = time.perf_counter()
+            for frame in read_frames(clip):
+                t0 = time.perf_counter()
+                accumulator.add(frame)
+                qc_time += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            report = accumulator.finish()
+            qc_time += time.perf_counter() - t0
+            decode_time = time.perf_counter() - started - qc_time
+            best_stream, best_decode = min(best_stream, qc_time), min(best_decode, decode_time)
+            t0 = time.perf_counter()
+            file_report = qc_video(clip)
+            best_file = min(best_file, time.perf_counter() - t0)
+        print(f"QC streaming full-size frames (decode excluded): {best_stream:.2f} s "
+              f"({best_stream / info.frames * 1000:.1f} ms/frame), ratio to budget {best_stream / BUDGET_SECONDS:.2f}")
+        print(f"full-size decode alone:                           {best_decode:.2f} s")
+        print(f"qc_video end to end (decode included):            {best_file:.2f} s, "
+              f"ratio to budget {best_file / BUDGET_SECONDS:.2f}")
+        print(f"verdicts: streaming {report.verdict} {report.reasons}, file {file_report.verdict} "
+              f"{file_report.reasons}")
+
+
+def bench_table() -> None:
+    thresholds = QCThresholds()
+    reports = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for photo_name in fx.PHOTOS:
+            reports += [(photo_name, label, report) for label, report in fx.label_reports(Path(tmp), photo_name)]
+    print("| photo | clip | dynamic degree | top-5 % flow (median) | global share | identity drift | beat hits | "
+          "AV-Align | flicker | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for photo_name, label, r in reports:
+        hits = "—" if r.beat_hit_rate is None else f"{r.beat_hit_rate:.2f}"
+        align = "—" if r.av_align is None else f"{r.av_align:.2f}"
+        print(f"| {photo_name} | {label.name} | {r.dynamic_degree:.2f} | {np.median(r.sampled_motion):.2f} | "
+              f"{r.global_motion_share:.2f} | {r.identity_drift:.3f} | {hits} | {align} | {r.flicker:.2f} | "
+              f"{r.verdict}: {', '.join(x.split(':')[0] for x in r.reasons) or '—'} |")
+    print()
+    print("| gate (measure) | threshold | worst clip that must pass | worst clip that must fail | "
+          "margin (pass side / fail side) |")
+    print("|---|---|---|---|---|")
+    named = [(fx.Label(**{**label.__dict__, "name": f"{photo_name}/{label.name}"}), r)
+             for photo_name, label, r in reports]
+    for row in fx.margins(named, thresholds):
+        print(f"| {row.gate} ({row.measure}) | {row.threshold:g} | {row.worst_pass[0]} {row.worst_pass[1]:.3f} | "
+              f"{row.worst_fail[0]} {row.worst_fail[1]:.3f} | {row.pass_margin:+.3f} / {row.fail_margin:+.3f} |")
+    noise = max(float(r.sampled_motion.max()) for _, label, r in reports if label.frozen)
+    slowest = min(float(np.median(r.sampled_motion)) for _, label, r in reports if not label.frozen)
+    print(f"\nper-pair top-5 % flow (px @ 256 per 1/8 s): frozen clips peak at {noise:.2f}, the slowest moving "
+          f"clip's median pair is {slowest:.2f}; dynamic_threshold {thresholds.dynamic_threshold:g}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clip", type=Path, help="time QC of this clip instead of a generated 1080p one")
+    parser.add_argument("--repeats", type=int, default=2, help="take the best of this many runs (default 2)")
+    parser.add_argument("--table", action="store_true", help="print the labelled set's measures and margins")
+    args = parser.parse_args()
+    if args.table:
+        bench_table()
+    else:
+        bench_speed(args.clip, args.repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,313 @@
+"""The measurements behind the QC gates, as small pure functions on small frames.
+
+Everything here works on frames already reduced to analysis size (long side ≈ 256), so each call costs well
+under a millisecond or two; `QCAccumulator` strings them together per frame while a clip streams past.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+#: Distance between flow samples fed to the robust global-motion fit, in analysis pixels.
+GRID_STEP = 8
+#: Width of the edge band left out of the global-motion fit, as a share of the short side.
+BORDER_SHARE = 0.08
+#: Share of the largest flow magnitudes averaged for dynamic degree (VBench: top 5 %).
+TOP_SHARE = 0.05
+
+
+def analysis_factor(height: int, width: int, analysis_side: int) -> int:
+    """Integer downscale factor so the long side fits `analysis_side` (integer factors hit OpenCV's fast path)."""
+    return max(1, math.ceil(max(height, width) / analysis_side))
+
+
+def downscale(frame: np.ndarray, factor: int) -> np.ndarray:
+    """Area-average `frame` by an integer factor (cropping the remainder rows/columns, at most factor-1)."""
+    if factor == 1:
+        return np.ascontiguousarray(frame)
+    height, width = frame.shape[:2]
+    out_h, out_w = height // factor, width // factor
+    cropped = frame[: out_h * factor, : out_w * factor]
+    return cv2.resize(cropped, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+
+def cover_fit(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Centre-crop `image` to the aspect of (height, width) and resize to it (how a still fills a frame)."""
+    src_h, src_w = image.shape[:2]
+    scale = max(width / src_w, height / src_h)
+    crop_w = min(src_w, max(1, round(width / scale)))
+    crop_h = min(src_h, max(1, round(height / scale)))
+    x0, y0 = (src_w - crop_w) // 2, (src_h - crop_h) // 2
+    crop = image[y0 : y0 + crop_h, x0 : x0 + crop_w]
+    interpolation = cv2.INTER_AREA if crop_w > width else cv2.INTER_LINEAR
+    return cv2.resize(np.ascontiguousarray(crop), (width, height), interpolation=interpolation)
+
+
+def make_flow(fast: bool = False) -> cv2.DISOpticalFlow:
+    """DIS optical flow at ≈256 px: 'fast' preset (≈0.8 ms a pair, accurate enough to fit camera motion and
+    register frames) or, with fast=True, 'ultrafast' (≈0.25 ms, enough for the per-frame motion energy)."""
+    preset = cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST if fast else cv2.DISOPTICAL_FLOW_PRESET_FAST
+    return cv2.DISOpticalFlow_create(preset)
+
+
+def flow_magnitude(flow: np.ndarray) -> np.ndarray:
+    return cv2.magnitude(flow[..., 0], flow[..., 1])
+
+
+def texture_mask(gray: np.ndarray, min_gradient: float = 6.0) -> np.ndarray | None:
+    """Pixels with enough local contrast for flow to be trusted, or None when too few have it.
+
+    Flow in flat areas (skin, sky) is ill-posed, and that is where encoder and sensor noise shows up as
+    "motion"; leaving those pixels out lowers the noise floor without hiding real motion, which moves edges.
+    """
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
+    mask = cv2.magnitude(gx, gy) >= min_gradient * 8  # Sobel 3x3 gain is 8
+    return mask if np.count_nonzero(mask) >= 0.1 * mask.size else None
+
+
+def top_mean(magnitude: np.ndarray, share: float = TOP_SHARE, mask: np.ndarray | None = None) -> float:
+    """Mean of the largest `share` of the values (VBench's dynamic-degree statistic), inside `mask` if given."""
+    flat = magnitude[mask] if mask is not None else magnitude.ravel()
+    count = max(1, int(flat.size * share))
+    return float(np.partition(flat, flat.size - count)[flat.size - count :].mean())
+
+
+IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2x3 transform p -> outer(inner(p))."""
+    return (np.vstack([outer, [0, 0, 1]]) @ np.vstack([inner, [0, 0, 1]]))[:2]
+
+
+@dataclass
+class GlobalFit:
+    """One similarity transform (2x3) explaining a flow field, and how much of the flow energy it explains."""
+
+    matrix: np.ndarray
+    explained: float  # 1 - residual energy / total energy, in [0, 1]
+    total_energy: float  # mean squared flow magnitude (px²)
+    valid: bool
+
+
+class GridSampler:
+    """Sample a flow field on a regular grid and evaluate a transform's flow on the full field, for one size."""
+
+    def __init__(self, height: int, width: int, step: int = GRID_STEP) -> None:
+        # A band along the edges is left out: there the picture enters or leaves the frame (any zoom or pan),
+        # nothing matches, and the flow is a guess that would read as motion no transform explains.
+        border = max(4, round(BORDER_SHARE * min(height, width)))
+        ys, xs = np.mgrid[border:height - border:step, border:width - border:step]
+        self.rows, self.cols = ys.ravel(), xs.ravel()
+        self.points = np.stack([self.cols, self.rows], axis=1).astype(np.float32)
+        self.sub_rows = slice(border, height - border, 4)
+        self.sub_cols = slice(border, width - border, 4)
+        self.sub_x, self.sub_y = np.meshgrid(np.arange(width, dtype=np.float32)[self.sub_cols],
+                                             np.arange(height, dtype=np.float32)[self.sub_rows])
+        self.height, self.width = height, width
+        self.half_diagonal = 0.5 * math.hypot(width, height)
+
+    def fit(self, flow: np.ndarray, reproj_threshold: float = 0.5, texture: np.ndarray | None = None) -> GlobalFit:
+        """Fit a similarity (pan, zoom, rotation) to the flow robustly (RANSAC) and measure what it explains.
+
+        The explained share is measured on every 4th pixel each way inside the edge band (the same number to two decimals, 16x less
+        work), and only where `texture` says the flow can be trusted, when given: in flat areas DIS fills in
+        smooth guesses that neither the camera nor the subject made.
+        """
+        points, rows, cols = self.points, self.rows, self.cols
+        if texture is not None:
+            keep = texture[rows, cols]
+            if np.count_nonzero(keep) >= max(12, keep.size // 10):
+                points, rows, cols = points[keep], rows[keep], cols[keep]
+        sub = flow[self.sub_rows, self.sub_cols]
+        total_all = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2)) if sub.size else 0.0
+        if points.shape[0] < 6:  # nothing to fit on (a frame only a few grid steps wide)
+            return GlobalFit(IDENTITY.copy(), 0.0, total_all, False)
+        moved = points + flow[rows, cols]
+        matrix, inliers = cv2.estimateAffinePartial2D(
+            points, moved, method=cv2.RANSAC, ransacReprojThreshold=reproj_threshold, maxIters=200,
+            confidence=0.99, refineIters=10,
+        )
+        xs, ys = self.sub_x, self.sub_y
+        if texture is not None:
+            weight = texture[self.sub_rows, self.sub_cols]
+            if np.count_nonzero(weight) >= weight.size // 10:
+                sub, xs, ys = sub[weight], xs[weight], ys[weight]
+        total = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2))
+        if matrix is None or inliers is None or int(inliers.sum()) < max(6, points.shape[0] // 20):
+            return GlobalFit(IDENTITY.copy(), 0.0, total, False)
+        model_u = matrix[0, 0] * xs + matrix[0, 1] * ys + matrix[0, 2] - xs
+        model_v = matrix[1, 0] * xs + matrix[1, 1] * ys + matrix[1, 2] - ys
+        residual = float(np.mean((sub[..., 0] - model_u) ** 2 + (sub[..., 1] - model_v) ** 2))
+        explained = 0.0 if total <= 0 else max(0.0, 1.0 - residual / total)
+        return GlobalFit(matrix, explained, total, True)
+
+    def motion_vector(self, matrix: np.ndarray) -> np.ndarray:
+        """A transform as (pan x, pan y, zoom, rotation), all in pixels at the frame's corners."""
+        scale = math.hypot(matrix[0, 0], matrix[1, 0])
+        angle = math.atan2(matrix[1, 0], matrix[0, 0])
+        cx, cy = self.width / 2, self.height / 2
+        centre_x = matrix[0, 0] * cx + matrix[0, 1] * cy + matrix[0, 2] - cx
+        centre_y = matrix[1, 0] * cx + matrix[1, 1] * cy + matrix[1, 2] - cy
+        return np.array([centre_x, centre_y, (scale - 1) * self.half_diagonal, angle * self.half_diagonal])
+
+
+#: Lab histogram bins: a and b of natural images rarely leave [64, 192), so finer bins there see tints that a
+#: 0..256 range would miss.
+_LAB_BINS = ([8, 8, 8], [0, 256, 64, 192, 64, 192])
+
+
+@dataclass
+class DriftParts:
+    """How far a frame is from an anchor (first frame or reference) once the camera motion is undone."""
+
+    colour: float  # Hellinger distance of Lab histograms over the shared area, 0..1
+    structure: float  # 1 - median block correlation of the aligned luminance, 0..2 (clipped to 0..1)
+    overlap: float  # share of the anchor still visible in the frame
+
+    @property
+    def value(self) -> float:
+        return max(self.colour, self.structure)
+
+
+class DriftMeter:
+    """Compares frames with one anchor image after undoing the global motion between them.
+
+    Why this shape: a zoom or pan changes which pixels are visible, not what they look like, so the frame is
+    warped back onto the anchor and only the area both show is compared. Local motion (a waving hand) moves a
+    few blocks; the structure term takes the median over blocks so it ignores them, while a change of colour
+    grading or of the subject moves the histogram or most blocks.
+
+    Registration is chained: each call starts from the previous call's transform, so the flow only has to
+    find the motion since then, and a long pan (far beyond what one flow can match) stays registered.
+    """
+
+    BLOCKS = (6, 8)  # rows, columns of the structure grid
+    #: Blocks flatter than this (luminance standard deviation, 8-bit levels) carry no structure to compare.
+    MIN_BLOCK_STD = 4.0
+
+    def __init__(self, anchor_rgb: np.ndarray, sampler: GridSampler, flow: cv2.DISOpticalFlow) -> None:
+        self.sampler = sampler
+        self.flow = flow
+        self.anchor_gray = cv2.cvtColor(anchor_rgb, cv2.COLOR_RGB2GRAY)
+        self.anchor_lab = cv2.cvtColor(anchor_rgb, cv2.COLOR_RGB2LAB)
+        self.anchor_blocks = self._blocks(self.anchor_gray)
+        self._ones = np.full(anchor_rgb.shape[:2], 255, np.uint8)
+        self.matrix = IDENTITY.copy()  # anchor -> latest frame
+
+    def measure(self, frame_rgb: np.ndarray, frame_gray: np.ndarray) -> DriftParts:
+        height, width = self.anchor_gray.shape
+        inverse = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        prewarped = cv2.warpAffine(frame_gray, self.matrix, (width, height), flags=inverse,
+                                   borderMode=cv2.BORDER_REPLICATE)
+        fit = self.sampler.fit(self.flow.calc(self.anchor_gray, prewarped, None), reproj_threshold=1.0)
+        if fit.valid:
+            self.matrix = compose(self.matrix, fit.matrix)
+        aligned = cv2.warpAffine(frame_rgb, self.matrix, (width, height), flags=inverse,
+                                 borderMode=cv2.BORDER_REPLICATE)
+        mask = cv2.warpAffine(self._ones, self.matrix, (width, height),
+                              flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+        mask = cv2.erode(mask, np.ones((5, 5), np.uint8))
+        overlap = float(np.count_nonzero(mask)) / mask.size
+        if overlap < 0.05:  # nothing shared (registration lost): compare whole frames
+            mask, aligned = self._ones, frame_rgb
+        hist_anchor = cv2.calcHist([self.anchor_lab], [0, 1, 2], mask, *_LAB_BINS)
+        hist_frame = cv2.calcHist([cv2.cvtColor(aligned, cv2.COLOR_RGB2LAB)], [0, 1, 2], mask, *_LAB_BINS)
+        colour = float(cv2.compareHist(hist_anchor, hist_frame, cv2.HISTCMP_BHATTACHARYYA))
+        structure = self._structure(cv2.cvtColor(aligned, cv2.COLOR_RGB2GRAY), mask)
+        return DriftParts(colour=colour, structure=structure, overlap=overlap)
+
+    def _blocks(self, gray: np.ndarray) -> np.ndarray:
+        """Blurred luminance cut into BLOCKS, as (blocks, pixels per block) float32."""
+        rows, cols = self.BLOCKS
+        height, width = gray.shape
+        bh, bw = height // rows, width // cols
+        smooth = cv2.GaussianBlur(gray, (0, 0), 1.5).astype(np.float32)[: bh * rows, : bw * cols]
+        return smooth.reshape(rows, bh, cols, bw).transpose(0, 2, 1, 3).reshape(rows * cols, bh * bw)
+
+    def _structure(self, aligned_gray: np.ndarray, mask: np.ndarray) -> float:
+        """1 - median correlation of corresponding textured blocks inside the shared area (0 = same picture)."""
+        blocks = self._blocks(aligned_gray)
+        inside = self._blocks(mask).min(axis=1) >= 250
+        a = self.anchor_blocks - self.anchor_blocks.mean(axis=1, keepdims=True)
+        b = blocks - blocks.mean(axis=1, keepdims=True)
+        energy_a, energy_b = (a * a).sum(axis=1), (b * b).sum(axis=1)
+        floor = self.MIN_BLOCK_STD**2 * a.shape[1]
+        usable = inside & (energy_a >= floor) & (energy_b >= floor)
+        if int(usable.sum()) < 4:
+            return 0.0
+        correlation = (a * b).sum(axis=1)[usable] / np.sqrt(energy_a[usable] * energy_b[usable])
+        return float(min(1.0, max(0.0, 1.0 - float(np.median(correlation)))))
+
+
+def local_maxima(curve: np.ndarray, floor: float = 0.0, min_prominence: float = 0.0) -> np.ndarray:
+    """Indices i (1..n-2) with curve[i-1] < curve[i] > curve[i+1] (TempoTokens' video peaks), at least `floor`
+    high and standing at least `min_prominence` above the higher of the troughs either side."""
+    if curve.size < 3:
+        return np.zeros(0, dtype=int)
+    middle = curve[1:-1]
+    is_peak = (middle > curve[:-2]) & (middle > curve[2:]) & (middle >= floor)
+    peaks = np.flatnonzero(is_peak) + 1
+    if min_prominence > 0 and peaks.size:
+        peaks = np.array([p for p in peaks if prominence(curve, int(p)) >= min_prominence], dtype=int)
+    return peaks
+
+
+def prominence(curve: np.ndarray, peak: int) -> float:
+    """How far `peak` stands above the higher of its two bases (the lowest points between it and the nearest
+    higher sample on each side, or the curve's end): the usual topographic prominence."""
+    value = curve[peak]
+    higher_left = np.flatnonzero(curve[:peak] > value)
+    left = curve[(higher_left[-1] + 1 if higher_left.size else 0) : peak + 1].min()
+    higher_right = np.flatnonzero(curve[peak + 1 :] > value)
+    right = curve[peak : (peak + 1 + higher_right[0]) if higher_right.size else curve.size].min()
+    return float(value - max(left, right))
+
+
+def av_align(audio_peaks: np.ndarray, video_peaks: np.ndarray, fps: float) -> float | None:
+    """AV-Align (TempoTokens, Yariv et al. 2024): IoU of audio onset peaks and video motion peaks.
+
+    An audio peak is matched when a video peak lies strictly within one frame of it; the score is
+    matched / (|audio| + |video| - matched). None when there is nothing to compare.
+    """
+    audio_peaks = np.asarray(audio_peaks, dtype=float)
+    video_peaks = np.asarray(video_peaks, dtype=float)
+    if audio_peaks.size + video_peaks.size == 0:
+        return None
+    tolerance = 1.0 / fps
+    matched = 0
+    for peak in audio_peaks:
+        if video_peaks.size and np.any(np.abs(video_peaks - peak) < tolerance):
+            matched += 1
+    return matched / (audio_peaks.size + video_peaks.size - matched)
+
+
+def beat_hits(energy: np.ndarray, beat_frames: np.ndarray, floor: float, contrast: float) -> np.ndarray:
+    """For each beat frame, whether the motion-energy peak of its neighbourhood lies within ±1 frame of it.
+
+    The neighbourhood is half the median beat spacing on each side (at least 2 frames), so each beat is judged
+    against its own stretch of the clip. A peak must be real motion: at least `floor` and `contrast` times the
+    neighbourhood's median, so steady motion (a constant pan) does not count as hitting every beat.
+    """
+    n = energy.size
+    if beat_frames.size == 0:
+        return np.zeros(0, dtype=bool)
+    spacing = float(np.median(np.diff(beat_frames))) if beat_frames.size > 1 else 8.0
+    half = max(2, int(spacing // 2))
+    hits = np.zeros(beat_frames.size, dtype=bool)
+    for i, frame in enumerate(beat_frames):
+        lo, hi = max(1, frame - half), min(n, frame + half + 1)
+        window = energy[lo:hi]
+        if window.size == 0:
+            continue
+        peak = lo + int(np.argmax(window))
+        peak_value = float(energy[peak])
+        hits[i] = (abs(peak - frame) <= 1 and peak_value >= floor
+                   and peak_value >= contrast * float(np.median(window)))
+    return hits

@@ -1,0 +1,91 @@
+"""QC thresholds: documented defaults (see docs/qc.md for the margin each has on the labelled set), user-tunable.
+
+Pixel quantities are in "pixels at a 256-pixel short side" so one threshold holds for any resolution.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from ..errors import BadInputError
+
+#: Every gate QC knows, in report order.
+ALL_GATES = ("frozen", "ken_burns", "drift", "sync", "flicker")
+
+
+@dataclass
+class QCThresholds:
+    """When a clip fails. A gate not in `gates` is measured and reported but never fails the clip."""
+
+    #: Rate at which frame pairs are sampled for dynamic degree, global motion and drift (VBench: ≈ 8 fps).
+    sample_fps: float = 8.0
+    #: A sampled pair "moves" when the mean of its top 5 % flow magnitudes exceeds this (px @ 256, per pair).
+    #: VBench uses 6.0 with RAFT at full resolution; we use DIS at 256 and a lower bar (see docs/qc.md).
+    dynamic_threshold: float = 1.0
+    #: frozen when fewer than this share of sampled pairs move.
+    min_dynamic_degree: float = 0.15
+    #: ken_burns when more than this share of the flow energy is one pan / zoom / rotation of the frame.
+    max_global_motion_share: float = 0.75
+    #: Below this mean flow (px @ 256 per sampled pair) a pair is too still to say what kind of motion it has.
+    min_motion_for_share: float = 0.25
+    #: drift when the worst identity drift (0 = none, 1 = unrelated picture) exceeds this.
+    max_identity_drift: float = 0.3
+    #: sync fails when fewer than this share of the clip's beats have a motion peak within ±1 frame.
+    min_beat_hit_rate: float = 0.5
+    #: sync also fails when AV-Align (onsets vs motion peaks, IoU) is below this (0 disables).
+    min_av_align: float = 0.0
+    #: A motion-energy peak counts only above this (px @ 256 per frame): below it is encoder noise.
+    peak_floor: float = 0.05
+    #: ... and only when it is this many times the median energy around the beat.
+    peak_contrast: float = 1.5
+    #: flicker when the mean frame-to-frame luminance jump not explained by a smooth trend exceeds this
+    #: (8-bit levels).
+    max_flicker: float = 1.5
+    gates: tuple[str, ...] = field(default_factory=lambda: ALL_GATES)
+
+    def __post_init__(self) -> None:
+        self.gates = tuple(self.gates)
+        unknown = [g for g in self.gates if g not in ALL_GATES]
+        if unknown:
+            raise BadInputError(f"unknown QC gate {unknown[0]!r} (gates: {', '.join(ALL_GATES)})")
+        for f in fields(self):
+            if f.name == "gates":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                raise BadInputError(f"QC threshold {f.name} must be a number, got {value!r}")
+            if value < 0:
+                raise BadInputError(f"QC threshold {f.name} must be ≥ 0, got {value}")
+            setattr(self, f.name, float(value))
+        if self.sample_fps <= 0:
+            raise BadInputError("QC threshold sample_fps must be > 0")
+
+    def enabled(self, gate: str) -> bool:
+        return gate in self.gates
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["gates"] = list(self.gates)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> QCThresholds:
+        """Build from a (possibly partial) dict; unknown keys are an error so typos do not pass silently."""
+        if not isinstance(data, dict):
+            raise BadInputError("QC thresholds must be a JSON object")
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadInputError(f"unknown QC threshold {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        values = dict(data)
+        if "gates" in values:
+            gates = values["gates"]
+            if isinstance(gates, str):
+                gates = [g.strip() for g in gates.split(",") if g.strip()]
+            if not isinstance(gates, list | tuple | set):
+                raise BadInputError("QC gates must be a list of gate names")
+            values["gates"] = tuple(g for g in ALL_GATES if g in set(gates)) + tuple(
+                g for g in gates if g not in ALL_GATES)
+        return cls(**values)
