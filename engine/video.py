@@ -6,6 +6,7 @@ in by `atomic.atomic_path`, so a failed or cancelled render never leaves a parti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -52,7 +53,11 @@ class VideoWriter:
         self.width, self.height, self.fps = width, height, Fraction(fps)
         codec_name, pix_fmt = CODECS[codec]
         container_format = "mov" if codec == "prores4444" else None
-        self._container = av.open(str(self.path), mode="w", format=container_format)
+        # The movie timescale carries the edit list; ffmpeg's default (1000) rounds NTSC durations to the
+        # millisecond, so use one that is exact for both the frame rate and the audio rate.
+        timescale = math.lcm(self.fps.numerator, AUDIO_RATE)
+        options = {"movie_timescale": str(timescale)} if timescale < 2**31 else {}
+        self._container = av.open(str(self.path), mode="w", format=container_format, options=options)
         for key, value in (metadata or {}).items():
             self._container.metadata[key] = value
         self._video = self._container.add_stream(codec_name, rate=self.fps)
