@@ -1,0 +1,742 @@
+"""The panel's logic: open a timeline, follow the selection, build requests, run the job queue off the UI thread,
+insert results into the timeline and save it back. Widgets never call this directly: they emit named signals
+that `connect_panel` wires to the methods of the same name (tests wire a fake controller instead)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import shutil
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import opentimelineio as otio
+from PySide6.QtCore import QObject, Signal
+from stillmotion.engine import audio
+from stillmotion.engine.backends import REGISTRY, engine_names
+from stillmotion.engine.backends.base import CancelToken
+from stillmotion.engine.errors import BadInputError, StillMotionError
+from stillmotion.engine.images import DEFAULT_LONG_SIDE, default_size, load_image
+from stillmotion.engine.motion import PRESETS, MotionSchedule
+from stillmotion.engine.qc import ALL_GATES
+from stillmotion.engine.rates import FrameGrid
+from stillmotion.engine.request import RenderRequest
+from stillmotion.engine.timeline import (
+    FORMATS,
+    find_stills,
+    read_timeline_info,
+    timeline_format,
+    write_timeline,
+)
+from stillmotion.engine.timeline.pipeline import (
+    ClipOutcome,
+    media_folder_for,
+    media_url,
+    provenance,
+    safe_file_name,
+)
+from stillmotion.engine.timeline.select import Still
+from stillmotion.engine.video import read_frames
+
+from . import timeline_edit
+from .settings import PanelSettings
+from .viewmodel import QUALITY_PRESETS, SEED_MODES, Job, JobState, MusicView, PanelViewModel
+from .worker import RenderThread, TaskRunner, to_qimage
+
+DEFAULT_INSERT_TRACK = "StillMotion"
+#: Buckets of the waveform drawn under the selection.
+WAVEFORM_BUCKETS = 1200
+#: Long side of frames decoded to play a result in the panel, and the most frames kept.
+PLAYER_SIDE = 480
+PLAYER_MAX_FRAMES = 1500
+
+
+def discover_models() -> list[str]:
+    """Local weight folders: subfolders of $STILLMOTION_MODELS (os.pathsep-separated) and of the user's
+    StillMotion data folder's `models/`. (The engine has no discovery of its own yet.)"""
+    from platformdirs import user_data_dir
+
+    roots = [Path(p) for p in os.environ.get("STILLMOTION_MODELS", "").split(os.pathsep) if p]
+    roots.append(Path(user_data_dir("stillmotion")) / "models")
+    found: list[str] = []
+    for root in roots:
+        if root.is_dir():
+            found += sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return found
+
+
+def engine_needs_weights(name: str) -> bool:
+    """Whether engine `name` is a diffusion engine (weights, prompts), without instantiating it."""
+    module_name, class_name = REGISTRY[name].split(":")
+    module = importlib.import_module(f"stillmotion.engine.backends.{module_name}")
+    return bool(getattr(getattr(module, class_name), "needs_weights", False))
+
+
+@dataclass
+class StillMusic:
+    """What the background analysis of a still's music returns."""
+
+    view: MusicView | None
+    features: Any | None
+    message: str
+
+
+def peaks_of(samples: np.ndarray, sample_rate: int, offset: float, duration: float, buckets: int,
+             out: np.ndarray) -> None:
+    """Fold mono `samples` starting `offset` s into the clip into per-bucket min / max (in place)."""
+    if samples.size == 0 or duration <= 0:
+        return
+    t = offset + np.arange(samples.size) / sample_rate
+    index = np.clip((t / duration * buckets).astype(np.int64), 0, buckets - 1)
+    starts = np.flatnonzero(np.r_[True, index[1:] != index[:-1]])
+    where = index[starts]
+    out[where, 0] = np.minimum(out[where, 0], np.minimum.reduceat(samples, starts))
+    out[where, 1] = np.maximum(out[where, 1], np.maximum.reduceat(samples, starts))
+
+
+def analyse_still_music(still: Still, rate: Fraction, offline: list[str]) -> StillMusic:
+    """Waveform, beats, downbeats and sections of the music under `still`, in its own clip time."""
+    duration = float(Fraction(still.frames) / rate)
+    if not still.audio:
+        message = offline[0] if offline else "No music under this still: it will move with ambient motion only."
+        return StillMusic(None, None, message)
+    peaks = np.zeros((WAVEFORM_BUCKETS, 2), dtype=np.float32)
+    sections: list[tuple[float, float, str]] = []
+    for seg in still.audio:
+        clip = audio.load_audio(seg.path, start=seg.source_start, duration=seg.duration, mono=True)
+        peaks_of(clip.samples[0] * seg.gain, clip.sample_rate, float(seg.record_start), duration,
+                 WAVEFORM_BUCKETS, peaks)
+        analysis = audio.analyze(seg.path)
+        shift = float(seg.record_start - seg.source_start)
+        for a, b, label in analysis.sections:
+            lo, hi = max(0.0, a + shift), min(duration, b + shift)
+            if hi > lo:
+                sections.append((lo, hi, label))
+    features = audio.clip_features(still.audio, FrameGrid(rate, still.frames))
+    view = MusicView(duration=duration, peaks=peaks, beats=np.asarray(features.beat_times),
+                     downbeats=np.asarray(features.downbeat_times), sections=sorted(sections),
+                     tempo=features.tempo)
+    return StillMusic(view, features, offline[0] if offline else "")
+
+
+class PanelController(QObject):
+    """Holds the timeline and the jobs; every method is a named action a widget (or a host) can ask for."""
+
+    timeline_loaded = Signal(str)
+    job_done = Signal(str)  # any terminal state: finished, cancelled or failed
+
+    def __init__(self, vm: PanelViewModel, settings: PanelSettings | None = None, render: Any = None,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        from stillmotion.engine.render import render_clip
+
+        self.vm = vm
+        self.settings = settings
+        self.timeline: otio.schema.Timeline | None = None
+        self.rate = Fraction(24)
+        self.source_path: Path | None = None
+        self.save_path: Path | None = None
+        self.stills: dict[str, Still] = {}
+        self.still_index: dict[str, int] = {}
+        self.offline: dict[str, list[str]] = {}
+        self.features: dict[str, Any] = {}
+        self.image_sizes: dict[str, tuple[int, int]] = {}
+        self.tokens: dict[str, CancelToken] = {}
+        self.running: str | None = None
+        self._job_counter = 0
+        self.tasks = TaskRunner(self)
+        self.renderer = RenderThread(render or render_clip, self)
+        worker = self.renderer.worker
+        worker.progress.connect(self._on_progress)
+        worker.preview.connect(self._on_preview)
+        worker.finished.connect(self._on_finished)
+        worker.failed.connect(self._on_failed)
+        worker.cancelled.connect(self._on_cancelled)
+
+        vm.engines = engine_names()
+        if settings is not None:
+            settings.restore(vm)
+            settings.track(vm)
+        if vm.engine not in vm.engines:
+            vm.engine = vm.engines[0]
+        if vm.preset not in PRESETS:
+            vm.preset = "pulse"
+        self._on_engine(vm.engine)
+        vm.engine_changed.connect(self._on_engine)
+        vm.quality_changed.connect(self._on_quality)
+        for name in ("preset", "intensity", "routing", "seed", "selection"):
+            getattr(vm, f"{name}_changed").connect(self._refresh_motion)
+        vm.selection_changed.connect(self._on_selection)
+
+    # ------------------------------------------------------------------ timeline
+    def open_timeline(self, path: str, output: str | None = None) -> bool:
+        """Read a timeline file; a bad file is one inline error line, never a dialog."""
+        try:
+            timeline, info = read_timeline_info(path)
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return False
+        except OSError as exc:
+            self.vm.error = f"cannot read {path}: {exc.strerror or exc}"
+            return False
+        self.load_timeline(timeline, Path(path), info.rate, info.media_root, output=output)
+        for note in info.notes:
+            self.vm.status = note
+        return True
+
+    def load_timeline(self, timeline: otio.schema.Timeline, source_path: Path, rate: Fraction,
+                      media_root: Path | None = None, output: str | None = None) -> None:
+        """Show an OTIO timeline (from a file, or handed over by a host)."""
+        self.timeline, self.rate, self.source_path = timeline, Fraction(rate), Path(source_path)
+        self.save_path = Path(output) if output else self.default_save_path(self.source_path)
+        selection = find_stills(timeline, self.rate, self.source_path.resolve().parent, media_root=media_root)
+        self.stills = {timeline_edit.still_key(s): s for s in selection.stills}
+        self.still_index = {key: n for n, key in enumerate(self.stills, start=1)}
+        self.offline = {key: [p for p in selection.problems if f"under still {s.name!r}" in p]
+                        for key, s in self.stills.items()}
+        self.features.clear()
+        self.vm.problems = list(selection.problems)
+        self.vm.error = ""
+        self._refresh_overview()
+        self._restore_timeline_state()
+        self.vm.timeline_path = str(self.source_path)
+        first = next(iter(self.stills), None)
+        self.vm.selection = (first,) if first else ()
+        if not self.stills:
+            self.vm.error = f"{self.source_path.name}: no stills (image clips) on this timeline"
+        self.vm.status = f"{len(self.stills)} still(s) on {timeline.name or self.source_path.name}"
+        self.timeline_loaded.emit(str(self.source_path))
+
+    @staticmethod
+    def default_save_path(source: Path) -> Path:
+        """Beside the input, never the input: edit.xml -> edit_animated.xml (.otio for EDL and unknown)."""
+        suffix = source.suffix.lower()
+        if suffix not in FORMATS or not FORMATS[suffix].writable or suffix == ".edl":
+            suffix = ".otio"
+        return source.with_name(f"{source.stem}_animated{suffix}")
+
+    def _refresh_overview(self) -> None:
+        assert self.timeline is not None
+        offline = {p.split("'")[1] for problems in self.offline.values() for p in problems if "'" in p}
+        self.vm.overview = timeline_edit.build_overview(self.timeline, self.rate, list(self.stills.values()),
+                                                        offline)
+        names = timeline_edit.video_track_names(self.timeline)
+        source_tracks = {s.track_name for s in self.stills.values()}
+        choices = [n for n in names if n not in source_tracks]
+        if DEFAULT_INSERT_TRACK not in choices:
+            choices.insert(0, DEFAULT_INSERT_TRACK)
+        self.vm.insert_tracks = choices
+        if self.vm.insert_track not in choices:
+            self.vm.insert_track = choices[0]
+
+    def set_playhead(self, frame: int | None) -> None:
+        """Hosts with a playhead call this; the overview draws it."""
+        self.vm.playhead = frame
+        self.vm.host_features = self.vm.host_features | {"playhead"}
+
+    def set_in_out(self, start: int | None, end: int | None) -> None:
+        self.vm.in_out = None if start is None or end is None else (int(start), int(end))
+        self.vm.host_features = self.vm.host_features | {"in_out"}
+
+    # ------------------------------------------------------------------ selection
+    def select(self, keys: list[str], mode: str = "replace") -> None:
+        """mode: replace, toggle (ctrl-click) or extend (shift-click: everything between, same track)."""
+        keys = [k for k in keys if k in self.stills]
+        current = list(self.vm.selection)
+        if mode == "toggle":
+            for key in keys:
+                if key in current:
+                    current.remove(key)
+                else:
+                    current.append(key)
+        elif mode == "extend" and current and keys:
+            order = list(self.stills)
+            a, b = sorted((order.index(current[0]), order.index(keys[-1])))
+            current = [current[0]] + [k for k in order[a:b + 1] if k != current[0]]
+        else:
+            current = keys
+        self.vm.selection = tuple(current)
+
+    def select_track_stills(self, track_index: int) -> None:
+        """All stills on one track (by its index among the timeline's tracks)."""
+        if self.vm.overview is not None:
+            self.vm.selection = tuple(self.vm.overview.still_keys(track_index))
+
+    def select_all_stills(self) -> None:
+        self.vm.selection = tuple(self.stills)
+
+    def _primary(self) -> Still | None:
+        return self.stills.get(self.vm.selection[0]) if self.vm.selection else None
+
+    def _on_selection(self, keys: tuple[str, ...]) -> None:
+        still = self._primary()
+        if still is None:
+            self.vm.thumbnail, self.vm.music, self.vm.selection_label = None, None, "Nothing selected"
+            self.vm.music_message = "Select a still on the timeline above." if self.stills else ""
+            return
+        key = keys[0]
+        seconds = float(Fraction(still.frames) / self.rate)
+        more = f"  (+{len(keys) - 1} more)" if len(keys) > 1 else ""
+        self.vm.selection_label = (f"{still.name} · {still.track_name} · {seconds:.2f} s "
+                                   f"({still.frames} frames @ {float(self.rate):g}){more}")
+        image = still.image
+
+        def thumbnail() -> tuple[Any, tuple[int, int]]:
+            loaded = load_image(image, max_long_side=512)
+            return to_qimage(loaded.rgb), loaded.original_size
+
+        def show_thumbnail(value: tuple[Any, tuple[int, int]]) -> None:
+            self.vm.thumbnail = value[0]
+            self.image_sizes[key] = value[1]
+
+        self.tasks.submit("thumbnail", thumbnail, show_thumbnail, self._task_error)
+        if key in self.features:
+            return
+        self.vm.music, self.vm.music_message = None, "Analysing the music under this still…"
+        offline = self.offline.get(key, [])
+        rate = self.rate
+        self.tasks.submit("music", lambda: analyse_still_music(still, rate, offline),
+                          lambda music: self._show_music(key, music), self._music_error)
+
+    def _show_music(self, key: str, music: StillMusic) -> None:
+        self.features[key] = music
+        if self.vm.selection and self.vm.selection[0] == key:
+            self.vm.music, self.vm.music_message = music.view, music.message
+            self._refresh_motion()
+
+    def _music_error(self, message: str) -> None:
+        self.vm.music = None
+        self.vm.music_message = f"Music unavailable: {message}"
+        if self.vm.selection:
+            self.features[self.vm.selection[0]] = StillMusic(None, None, self.vm.music_message)
+        self._refresh_motion()
+
+    def _task_error(self, message: str) -> None:
+        self.vm.error = message
+
+    # ------------------------------------------------------------------ parameters
+    def schedule(self) -> MotionSchedule:
+        vm = self.vm
+        return MotionSchedule(preset=vm.preset, intensity=vm.intensity, seed=vm.seed,
+                              routing={k: v for k, v in vm.routing.items() if k in PRESETS[vm.preset]})
+
+    def _refresh_motion(self, *_: Any) -> None:
+        """The motion the current preset will apply to the selected still's music, recomputed live."""
+        still = self._primary()
+        if still is None:
+            self.vm.motion = {}
+            return
+        music = self.features.get(self.vm.selection[0])
+        try:
+            schedule = self.schedule()
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return
+        self.vm.motion = schedule.channels(music.features if music else None, still.frames, float(self.rate))
+
+    def _on_engine(self, engine: str) -> None:
+        diffusion = engine_needs_weights(engine)
+        self.vm.diffusion = diffusion
+        self.vm.models = discover_models() if diffusion else []
+        if self.vm.model not in self.vm.models:
+            self.vm.model = self.vm.models[0] if self.vm.models else ""
+
+    def _on_quality(self, quality: str) -> None:
+        side = QUALITY_PRESETS.get(quality, ("", None))[1]
+        if side is not None:
+            self.vm.long_side = side
+
+    def output_size(self, key: str) -> tuple[int, int]:
+        """Rendered size for a still from the quality preset (even sides, the still's aspect)."""
+        size = self.image_sizes.get(key)
+        if size is None:
+            from PIL import Image
+
+            with Image.open(self.stills[key].image) as img:
+                size = img.size
+            self.image_sizes[key] = size
+        vm = self.vm
+        long_side = DEFAULT_LONG_SIDE if vm.quality == "full" else vm.long_side
+        if vm.quality == "full":
+            long_side = min(DEFAULT_LONG_SIDE, max(size))
+        if not 16 <= long_side <= 8192:
+            raise BadInputError(f"long side {long_side} px is out of range (16..8192)")
+        return default_size(size, long_side=long_side)
+
+    def random_seed(self) -> None:
+        self.vm.seed = random.randrange(0, 2**31 - 1)
+
+    def _next_seed(self) -> int:
+        vm = self.vm
+        if vm.seed_mode == "random":
+            vm.seed = random.randrange(0, 2**31 - 1)
+        seed = vm.seed
+        if vm.seed_mode == "increment":
+            vm.seed = seed + 1
+        return seed
+
+    # ------------------------------------------------------------------ jobs
+    def enqueue(self) -> list[str]:
+        """One job per selected still, with the current parameters; returns the new job ids."""
+        vm = self.vm
+        if self.timeline is None or not vm.selection:
+            vm.error = "Open a timeline and select at least one still first."
+            return []
+        if vm.seed_mode not in SEED_MODES:
+            vm.seed_mode = "increment"
+        if vm.diffusion and not vm.model:
+            vm.error = (f"engine {vm.engine!r} needs local weights: put a model folder in $STILLMOTION_MODELS "
+                        "and pick it under Model")
+            return []
+        try:
+            schedule = self.schedule()
+        except StillMotionError as exc:
+            vm.error = str(exc)
+            return []
+        seed = self._next_seed() if vm.seed_mode != "random" else None
+        ids = []
+        for key in vm.selection:
+            job_seed = seed if seed is not None else self._next_seed()
+            try:
+                ids.append(self._add_job(key, job_seed, schedule))
+            except StillMotionError as exc:
+                vm.error = f"{self.stills[key].name}: {exc}"
+        self._start_next()
+        return ids
+
+    def _params(self, seed: int, size: tuple[int, int]) -> dict[str, Any]:
+        vm = self.vm
+        return {"engine": vm.engine, "model": vm.model or None, "preset": vm.preset,
+                "intensity": round(vm.intensity, 3), "seed": seed, "routing": dict(vm.routing),
+                "quality": vm.quality, "size": f"{size[0]}x{size[1]}", "qc": vm.qc_enabled,
+                "gates": list(vm.qc_gates), "prompt": vm.prompt if vm.diffusion else "",
+                "negative_prompt": vm.negative_prompt if vm.diffusion else ""}
+
+    def _add_job(self, key: str, seed: int, schedule: MotionSchedule, params: dict[str, Any] | None = None
+                 ) -> str:
+        assert self.save_path is not None
+        still = self.stills[key]
+        size = self.output_size(key) if params is None else tuple(int(v) for v in params["size"].split("x"))
+        params = dict(params) if params is not None else self._params(seed, size)
+        params["seed"] = seed
+        self._job_counter += 1
+        job_id = f"{int(time.time() * 1000) % 10**9:09d}-{self._job_counter}"
+        folder = media_folder_for(self.save_path.resolve())
+        folder.mkdir(parents=True, exist_ok=True)
+        output = folder / safe_file_name(f"{still.name} seed{seed} {job_id}", self.still_index[key])
+        schedule = MotionSchedule.from_json(schedule.to_json() | {"seed": seed})
+        options: dict[str, Any] = {"timeline": {"clip": still.name, "track": still.track_name,
+                                                "record_start_frame": still.record_start},
+                                   "schedule": schedule.to_json()}
+        if params["qc"]:
+            options["qc_thresholds"] = {"gates": [g for g in params["gates"] if g in ALL_GATES]}
+        request = RenderRequest(
+            image=str(still.image), output=str(output), fps=self.rate, frames=still.frames, width=size[0],
+            height=size[1], audio=list(still.audio), engine=params["engine"], model=params["model"],
+            preset=params["preset"], intensity=float(params["intensity"]), seed=seed, prompt=params["prompt"],
+            negative_prompt=params["negative_prompt"], qc=bool(params["qc"]), options=options)
+        from stillmotion.engine.render import validate
+
+        validate(request)
+        job = Job(id=job_id, still_key=key, label=still.name, request=request, params=params, total=still.frames)
+        self.vm.jobs.add(job)
+        return job_id
+
+    def _start_next(self) -> None:
+        if self.running is not None:
+            return
+        queued = self.vm.jobs.by_state(JobState.queued)
+        if not queued:
+            return
+        job = queued[0]
+        token = CancelToken()
+        self.tokens[job.id] = token
+        self.running = job.id
+        job.state, job.started, job.stage = JobState.executing, time.monotonic(), "starting"
+        self.vm.jobs.notify(job)
+        self.renderer.start_job(job.id, job.request, token)
+
+    def _job(self, job_id: str) -> Job | None:
+        return self.vm.jobs.get(job_id)
+
+    def _on_progress(self, job_id: str, step: int, total: int, stage: str) -> None:
+        job = self._job(job_id)
+        if job is None or job.state is not JobState.executing:
+            return
+        job.step, job.total, job.stage = step, max(total, 1), stage
+        self.vm.jobs.notify(job)
+
+    def _on_preview(self, job_id: str, image: Any) -> None:
+        job = self._job(job_id)
+        if job is not None and job.state is JobState.executing:
+            job.preview = image
+            self.vm.jobs.notify(job)
+
+    def _finish(self, job_id: str, state: JobState, result: dict[str, Any] | None = None, error: str = "") -> None:
+        job = self._job(job_id)
+        self.tokens.pop(job_id, None)
+        if self.running == job_id:
+            self.running = None
+        if job is not None:
+            job.state, job.ended, job.result, job.error = state, time.time(), result, error
+            if state is JobState.finished:
+                job.step = job.total
+            self.vm.jobs.notify(job)
+            verdict = ((result or {}).get("qc") or {}).get("verdict")
+            self.vm.status = (f"{job.label}: {state.value}" + (f" (QC {verdict})" if verdict else "")
+                              + (f": {error}" if error else ""))
+        self.job_done.emit(job_id)
+        self._start_next()
+
+    def _on_finished(self, job_id: str, result: dict[str, Any]) -> None:
+        self._finish(job_id, JobState.finished, result=result)
+
+    def _on_failed(self, job_id: str, message: str) -> None:
+        self._finish(job_id, JobState.failed, error=message)
+
+    def _on_cancelled(self, job_id: str) -> None:
+        self._finish(job_id, JobState.cancelled)
+
+    def cancel_job(self, job_id: str) -> None:
+        job = self._job(job_id)
+        if job is None or job.state.done:
+            return
+        if job.state is JobState.queued:
+            job.state = JobState.cancelled
+            self.vm.jobs.notify(job)
+            return
+        token = self.tokens.get(job_id)
+        if token is not None:
+            token.cancel()
+            job.stage = "cancelling"
+            self.vm.jobs.notify(job)
+
+    def cancel_all(self) -> None:
+        for job in self.vm.jobs.by_state(JobState.queued, JobState.executing):
+            self.cancel_job(job.id)
+
+    def regenerate(self, job_id: str) -> str | None:
+        """The same still and parameters with a new random seed."""
+        job = self._job(job_id)
+        if job is None or job.still_key not in self.stills:
+            self.vm.error = "that attempt's still is no longer on the timeline"
+            return None
+        schedule = MotionSchedule.from_json(job.request.options.get("schedule", {}))
+        new_seed = random.randrange(0, 2**31 - 1)
+        try:
+            new_id = self._add_job(job.still_key, new_seed, schedule, params=job.params)
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return None
+        self._start_next()
+        return new_id
+
+    def remove_job(self, job_id: str) -> None:
+        job = self._job(job_id)
+        if job is not None and job.state.done:
+            self.vm.jobs.remove(job_id)
+            self.vm.compare = tuple(j for j in self.vm.compare if j != job_id)
+
+    # ------------------------------------------------------------------ results
+    def _finished_job(self, job_id: str) -> Job | None:
+        job = self._job(job_id)
+        if job is None or job.state is not JobState.finished or not job.result:
+            self.vm.error = "only a finished attempt can be used"
+            return None
+        if not Path(job.result["output"]).is_file():
+            self.vm.error = f"the rendered file {job.result['output']} is gone"
+            return None
+        return job
+
+    def _clip_metadata(self, job: Job) -> dict[str, Any]:
+        still = self.stills[job.still_key]
+        outcome = ClipOutcome(still, job.request, SimpleNamespace(**job.result))
+        return provenance(outcome, self.rate) | {"panel_job": job.id}
+
+    def _media_url(self, job: Job) -> str:
+        assert self.save_path is not None
+        relative = timeline_format(self.save_path).relative_media
+        return media_url(Path(job.result["output"]), self.save_path, relative)
+
+    def insert_job(self, job_id: str, track: str = "") -> bool:
+        """Place the attempt at its still's record range on `track` (default: the chosen insert track)."""
+        job = self._finished_job(job_id)
+        if job is None or self.timeline is None:
+            return False
+        still = self.stills.get(job.still_key)
+        if still is None:
+            self.vm.error = "that attempt's still is no longer on the timeline"
+            return False
+        track = track or self.vm.insert_track or DEFAULT_INSERT_TRACK
+        clip = timeline_edit.generated_clip(f"{still.name} (StillMotion)", self._media_url(job), still.frames,
+                                            self.rate, self._clip_metadata(job))
+        try:
+            timeline_edit.place_generated_clip(self.timeline, clip, still.record_start, self.rate, track)
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return False
+        job.inserted = track
+        self.vm.jobs.notify(job)
+        self._refresh_overview()
+        return self.save()
+
+    def replace_job(self, job_id: str) -> bool:
+        """Swap the clip inserted earlier for this still with this attempt."""
+        job = self._finished_job(job_id)
+        if job is None or self.timeline is None:
+            return False
+        still = self.stills[job.still_key]
+        try:
+            clip = timeline_edit.replace_generated_clip(self.timeline, still.name, still.record_start,
+                                                        self._media_url(job), self._clip_metadata(job))
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return False
+        job.inserted = clip.parent().name if clip.parent() is not None else "timeline"
+        for other in self.vm.jobs:
+            if other is not job and other.still_key == job.still_key and other.inserted:
+                other.inserted = ""
+                self.vm.jobs.notify(other)
+        self.vm.jobs.notify(job)
+        self._refresh_overview()
+        return self.save()
+
+    def play_job(self, job_id: str) -> None:
+        job = self._finished_job(job_id)
+        if job is None:
+            return
+        path, fps = job.result["output"], float(Fraction(job.result["fps"]))
+
+        def decode() -> list[Any]:
+            frames = []
+            for frame in read_frames(path, max_side=PLAYER_SIDE):
+                frames.append(to_qimage(frame))
+                if len(frames) >= PLAYER_MAX_FRAMES:
+                    break
+            return frames
+
+        self.vm.status = f"Loading {Path(path).name}…"
+        self.tasks.submit("player", decode, lambda frames: self._show_player(job_id, frames, fps),
+                          self._task_error)
+
+    def _show_player(self, job_id: str, frames: list[Any], fps: float) -> None:
+        self.vm.player = (job_id, frames, fps)
+        self.vm.status = f"Playing {len(frames)} frames"
+
+    def stop_player(self) -> None:
+        self.vm.player = None
+
+    def compare_jobs(self, job_ids: list[str]) -> None:
+        """Show finished attempts side by side (their middle frames, parameters and QC)."""
+        jobs = [j for j in (self._job(i) for i in job_ids) if j is not None and j.state is JobState.finished]
+        if len(jobs) < 2:
+            self.vm.error = "tick two or more finished attempts to compare them"
+            return
+        ids = tuple(j.id for j in jobs)
+
+        def middles() -> dict[str, Any]:
+            out = {}
+            for job in jobs:
+                middle = job.request.frames // 2
+                for k, frame in enumerate(read_frames(job.result["output"], max_side=320)):
+                    if k == middle:
+                        out[job.id] = to_qimage(frame)
+                        break
+            return out
+
+        def show(frames: dict[str, Any]) -> None:
+            for job in jobs:
+                if job.id in frames:
+                    job.preview = frames[job.id]
+            self.vm.compare = ids
+
+        self.tasks.submit("compare", middles, show, self._task_error)
+
+    def close_compare(self) -> None:
+        self.vm.compare = ()
+
+    # ------------------------------------------------------------------ saving
+    def _store_timeline_state(self) -> None:
+        assert self.timeline is not None
+        vm = self.vm
+        data = dict(self.timeline.metadata.get("stillmotion", {}) or {})
+        history = [j.summary() for j in vm.jobs if j.state.done]
+        data["panel"] = {"settings": {k: (list(v) if isinstance(v, tuple) else v)
+                                      for k in vm.settings_keys() for v in [getattr(vm, k)]},
+                         "history": history}
+        self.timeline.metadata["stillmotion"] = timeline_edit_jsonable(data)
+
+    def _restore_timeline_state(self) -> None:
+        """Per-timeline settings and attempt history from the timeline's metadata["stillmotion"]["panel"]."""
+        assert self.timeline is not None
+        vm = self.vm
+        for job in list(vm.jobs):
+            vm.jobs.remove(job.id)
+        vm.compare, vm.player = (), None
+        panel = (self.timeline.metadata.get("stillmotion") or {}).get("panel") or {}
+        for key, value in dict(panel.get("settings") or {}).items():
+            if key in vm.settings_keys():
+                try:
+                    setattr(vm, key, tuple(value) if key == "qc_gates" else value)
+                except (TypeError, ValueError):
+                    continue
+        for entry in panel.get("history") or []:
+            try:
+                request = RenderRequest.from_json(dict(entry["request"]))
+                state = JobState(entry["state"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            if state is JobState.finished and not Path(request.output).is_file():
+                continue
+            job = Job(id=str(entry["id"]), still_key=str(entry["still_key"]), label=str(entry["label"]),
+                      request=request, params=dict(entry.get("params") or {}), state=state,
+                      step=request.frames, total=request.frames, result=entry.get("result"),
+                      error=str(entry.get("error") or ""), inserted=str(entry.get("inserted") or ""),
+                      created=float(entry.get("created") or 0.0))
+            vm.jobs.add(job)
+
+    def save(self, in_place: bool = False) -> bool:
+        """Write the timeline (with the panel's state in its metadata) atomically beside the input, or over the
+        input when asked (keeping IN.bak)."""
+        if self.timeline is None or self.save_path is None or self.source_path is None:
+            self.vm.error = "no timeline to save"
+            return False
+        target = self.source_path if in_place else self.save_path
+        self._store_timeline_state()
+        try:
+            if in_place:
+                backup = self.source_path.with_name(self.source_path.name + ".bak")
+                shutil.copy2(self.source_path, backup)
+            write_timeline(self.timeline, target, overwrite=True, rate=self.rate)
+        except StillMotionError as exc:
+            self.vm.error = str(exc)
+            return False
+        except OSError as exc:
+            self.vm.error = f"cannot save {target}: {exc.strerror or exc}"
+            return False
+        self.vm.status = f"Saved {target.name}"
+        return True
+
+    def dismiss_error(self) -> None:
+        self.vm.error = ""
+
+    def shutdown(self) -> None:
+        """Cancel everything and stop the threads (the window is closing)."""
+        self.cancel_all()
+        self.renderer.stop()
+        self.tasks.wait()
+        if self.settings is not None:
+            self.settings.sync()
+
+
+def timeline_edit_jsonable(value: Any) -> Any:
+    """Plain JSON types only: OTIO metadata rejects Fractions, tuples of numpy scalars and the like."""
+    import json
+
+    return json.loads(json.dumps(value, default=str))
