@@ -7,7 +7,6 @@ from pathlib import Path
 
 import opentimelineio as otio
 import pytest
-
 from stillmotion.engine.cli import main
 from stillmotion.engine.video import VideoInfo
 

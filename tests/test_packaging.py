@@ -9,7 +9,6 @@ import tomllib
 from pathlib import Path
 
 import pytest
-
 from stillmotion.engine.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]

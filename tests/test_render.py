@@ -13,13 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from media_fixtures import ffmpeg, photo, write_click_track, write_odd_images
 from PIL import Image
-
 from stillmotion.engine.cli import main
 from stillmotion.engine.images import fit_image, load_image
 from stillmotion.engine.video import VideoInfo, read_frames
-
-from media_fixtures import ffmpeg, photo, write_click_track, write_odd_images
 
 SMALL = ["--width", "64", "--height", "48", "--no-qc"]
 

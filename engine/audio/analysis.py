@@ -1,0 +1,167 @@
+"""Whole-file music analysis, cached on disk by content hash.
+
+The whole song is analysed once (a mono mix at 22.05 kHz) and cached: beat tracking on a full song gives far
+better tempo and phase than on a clip-length excerpt, and every clip cut from the same song reuses the result.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import beats as beats_mod
+from . import spectral
+from .cache import entry_key, file_digest, load_entry, store_entry
+from .decode import load_audio
+from .sections import find_sections
+
+#: Bump when any analysis output changes: old cache entries are then ignored.
+ANALYSIS_VERSION = 4
+
+_ENVELOPE_NAMES = ("energy", "onset_env", "low", "mid", "high", "flux", "local_tempo")
+
+
+@dataclass
+class AudioAnalysis:
+    """Features of one whole audio file; times are seconds from the file's start."""
+
+    duration: float
+    tempo: float | None
+    tempo_confidence: float
+    beats: np.ndarray
+    beat_positions: np.ndarray  # 1..meter per beat (0 when the meter is unknown: fewer than 8 beats)
+    meter: int | None
+    downbeats: np.ndarray
+    onsets: np.ndarray
+    onset_strengths: np.ndarray
+    sections: list[tuple[float, float, str]]
+    hop_rate: float
+    #: Hop-rate envelopes, each 0..1 (local_tempo in BPM): energy, onset_env, low, mid, high, flux.
+    envelopes: dict[str, np.ndarray] = field(default_factory=dict)
+    path: str = ""
+
+    @property
+    def silent(self) -> bool:
+        return not any(float(np.max(self.envelopes[k], initial=0.0)) > 0 for k in ("energy", "onset_env"))
+
+    def to_json(self) -> dict[str, Any]:
+        """Time stamps and summary (no hop-rate envelopes: those go to frames)."""
+        return {
+            "path": self.path,
+            "duration": round(self.duration, 6),
+            "tempo": None if self.tempo is None else round(self.tempo, 3),
+            "tempo_confidence": round(self.tempo_confidence, 4),
+            "meter": self.meter,
+            "beats": _rounded(self.beats),
+            "beat_positions": [int(p) for p in self.beat_positions],
+            "downbeats": _rounded(self.downbeats),
+            "onsets": _rounded(self.onsets),
+            "onset_strengths": _rounded(self.onset_strengths, 4),
+            "sections": [{"start": a, "end": b, "label": label} for a, b, label in self.sections],
+        }
+
+    def _meta(self) -> dict[str, Any]:
+        """Scalars at full precision: a cache hit must return exactly what the analysis returned."""
+        return {
+            "duration": self.duration, "tempo": self.tempo, "tempo_confidence": self.tempo_confidence,
+            "meter": self.meter, "hop_rate": self.hop_rate,
+            "sections": [{"start": a, "end": b, "label": label} for a, b, label in self.sections],
+        }
+
+    def _arrays(self) -> dict[str, np.ndarray]:
+        arrays = {
+            "beats": self.beats.astype(np.float64),
+            "beat_positions": self.beat_positions.astype(np.int64),
+            "downbeats": self.downbeats.astype(np.float64),
+            "onsets": self.onsets.astype(np.float64),
+            "onset_strengths": self.onset_strengths.astype(np.float32),
+        }
+        for name, values in self.envelopes.items():
+            arrays[f"env_{name}"] = values
+        return arrays
+
+    @classmethod
+    def _from_cache(cls, meta: dict[str, Any], arrays: dict[str, np.ndarray], path: str) -> AudioAnalysis:
+        return cls(
+            duration=float(meta["duration"]),
+            tempo=meta["tempo"],
+            tempo_confidence=float(meta["tempo_confidence"]),
+            beats=arrays["beats"],
+            beat_positions=arrays["beat_positions"],
+            meter=meta["meter"],
+            downbeats=arrays["downbeats"],
+            onsets=arrays["onsets"],
+            onset_strengths=arrays["onset_strengths"],
+            sections=[(s["start"], s["end"], s["label"]) for s in meta["sections"]],
+            hop_rate=float(meta["hop_rate"]),
+            envelopes={k[4:]: v for k, v in arrays.items() if k.startswith("env_")},
+            path=path,
+        )
+
+
+def _rounded(values: np.ndarray, digits: int = 5) -> list[float]:
+    return [round(float(v), digits) for v in values]
+
+
+def analysis_params() -> dict[str, Any]:
+    """Everything that changes the result besides the file itself (part of the cache key)."""
+    return {
+        "sample_rate": spectral.SAMPLE_RATE, "n_fft": spectral.N_FFT, "hop": spectral.HOP,
+        "n_mels": spectral.N_MELS, "silence_dbfs": spectral.SILENCE_DBFS,
+        "bpm_range": [beats_mod.MIN_BPM, beats_mod.MAX_BPM], "prior": [beats_mod.PRIOR_BPM, beats_mod.PRIOR_OCTAVES],
+        "tightness": beats_mod.TIGHTNESS,
+    }
+
+
+def analyze_samples(y: np.ndarray, path: str = "") -> AudioAnalysis:
+    """Analyse a mono float32 signal at spectral.SAMPLE_RATE (no caching)."""
+    sr = spectral.SAMPLE_RATE
+    duration = y.size / sr
+    env = spectral.compute_envelopes(y, sr)
+    result = beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low)
+    onset_frames, strengths = spectral.pick_onsets(env.onset, env.hop_rate)
+    sections = find_sections(env.timbre, env.chroma, env.energy, env.onset, env.hop_rate, duration, env.silent,
+                             result.downbeats)
+    envelopes = {
+        "energy": env.energy, "onset_env": env.onset, "low": env.low, "mid": env.mid, "high": env.high,
+        "flux": env.flux, "local_tempo": result.local_tempo.astype(np.float32),
+    }
+    return AudioAnalysis(
+        duration=duration,
+        tempo=result.tempo,
+        tempo_confidence=result.confidence,
+        beats=np.asarray(result.beats, dtype=np.float64),
+        beat_positions=np.asarray(result.beat_positions, dtype=np.int64),
+        meter=result.meter,
+        downbeats=np.asarray(result.downbeats, dtype=np.float64),
+        onsets=onset_frames / env.hop_rate,
+        onset_strengths=strengths,
+        sections=sections,
+        hop_rate=env.hop_rate,
+        envelopes=envelopes,
+        path=path,
+    )
+
+
+def analyze(path: str | os.PathLike[str], use_cache: bool = True) -> AudioAnalysis:
+    """Analyse the whole file (mono mix); results are cached by content hash + parameters + version."""
+    name = os.fspath(path)
+    key = None
+    if use_cache:
+        try:
+            digest = file_digest(name)
+        except OSError:
+            digest = None  # load_audio below raises the user-facing error
+        if digest is not None:
+            key = entry_key(digest, analysis_params(), ANALYSIS_VERSION)
+            hit = load_entry(key)
+            if hit is not None:
+                return AudioAnalysis._from_cache(hit[0], hit[1], name)
+    clip = load_audio(name, sample_rate=spectral.SAMPLE_RATE, mono=True)
+    result = analyze_samples(clip.samples[0], name)
+    if key is not None:
+        store_entry(key, result._meta(), result._arrays())
+    return result

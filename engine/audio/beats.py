@@ -1,0 +1,322 @@
+"""Tempo, beats and downbeats from an onset envelope.
+
+Why not `librosa.beat.beat_track`: it estimates one global tempo from an autocorrelation weighted by a prior
+centred on 120 BPM, so fast songs (170 BPM) drop to half tempo, and its tracker assumes that tempo everywhere,
+so ramps fall apart. Here:
+
+1. a windowed autocorrelation tempogram (8 s windows every 0.5 s) scores each tempo by a harmonic comb
+   (the lag, its multiples, and a penalty when the half-beat lag is as strong as the beat itself), which puts
+   the tactus on the level that all longer periodicities agree with;
+2. a Viterbi path through (window, tempo) with a log-normal tempo prior and a penalty on tempo changes gives a
+   smooth local tempo that follows ramps but does not flip octaves;
+3. a dynamic-programming tracker (Ellis 2007) uses that local period at every frame;
+4. meter (3 or 4) and bar phase come from beat-synchronous low-band energy and harmonic change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_BPM, MAX_BPM = 50.0, 220.0
+#: Centre and width (octaves) of the log-normal tempo prior.
+PRIOR_BPM, PRIOR_OCTAVES = 115.0, 1.0
+WINDOW_S, WINDOW_HOP_S = 8.0, 0.5
+#: Std-dev of the local tempo change per window hop, in octaves.
+TEMPO_DRIFT_OCTAVES = 0.02
+#: DP tightness: how strongly beat intervals stick to the local period (Ellis' alpha).
+TIGHTNESS = 200.0
+#: Below this tempogram confidence the audio has no usable pulse (speech, drones, noise): no beats.
+MIN_CONFIDENCE = 0.3
+
+
+@dataclass
+class BeatResult:
+    tempo: float | None
+    confidence: float
+    beats: np.ndarray          # seconds
+    local_tempo: np.ndarray    # BPM per envelope frame (0 where unknown)
+    meter: int | None
+    beat_positions: np.ndarray  # 1..meter
+    downbeats: np.ndarray      # seconds
+
+
+def _empty(n: int) -> BeatResult:
+    return BeatResult(None, 0.0, np.zeros(0), np.zeros(n, dtype=np.float32), None,
+                      np.zeros(0, dtype=np.int64), np.zeros(0))
+
+
+def _detrend(onset: np.ndarray, hop_rate: float) -> np.ndarray:
+    """Subtract a 0.4-s moving average and rectify: removes slow loudness swells, keeps attacks."""
+    width = max(3, int(round(0.4 * hop_rate)) | 1)
+    kernel = np.ones(width) / width
+    smooth = np.convolve(np.pad(onset, width // 2, mode="edge"), kernel, mode="valid")
+    return np.maximum(0.0, onset - smooth)
+
+
+def _windows(env: np.ndarray, hop_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Overlapping analysis windows of the envelope: (frames (windows, win), start indices)."""
+    n = env.size
+    win = int(round(WINDOW_S * hop_rate))
+    step = int(round(WINDOW_HOP_S * hop_rate))
+    if n <= win:  # a short file is one window of its own length (zero padding would fake periodicity)
+        return env[None, :].astype(np.float64), np.array([0])
+    starts = np.arange(0, n - win + 1, step)
+    if starts[-1] != n - win:
+        starts = np.append(starts, n - win)
+    return np.lib.stride_tricks.sliding_window_view(env, win)[starts].astype(np.float64), starts
+
+
+def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Windowed tempograms of the envelope.
+
+    Returns (acf (windows, lags) normalised to 1 at lag 0, dft (windows, len(bpms)) normalised to its max per
+    window, window centres in s, window mean energy).
+    """
+    frames, starts = _windows(env, hop_rate)
+    win = frames.shape[1]
+    energy = frames.mean(axis=1)
+    frames = (frames - energy[:, None]) * np.hanning(win)[None, :]
+    nfft = 1 << int(np.ceil(np.log2(2 * win)))
+    spec = np.fft.rfft(frames, nfft, axis=1)
+    acf = np.fft.irfft(np.abs(spec) ** 2, nfft, axis=1)[:, :win]
+    overlap = np.correlate(np.hanning(win) ** 2, np.hanning(win) ** 2, mode="full")[win - 1:]
+    acf = acf / np.maximum(overlap, overlap[0] * 0.25)[None, :]
+    zero = acf[:, :1]
+    acf = np.where(zero > 1e-12, acf / np.maximum(zero, 1e-12), 0.0)
+    basis = np.exp(-2j * np.pi * np.outer(np.arange(win) / hop_rate, bpms / 60.0))
+    dft = np.abs(frames @ basis)
+    dft = dft / np.maximum(dft.max(axis=1, keepdims=True), 1e-12)
+    centres = (starts + win / 2) / hop_rate
+    return acf, dft, centres, energy
+
+
+def _acf_at(acf: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Linear interpolation of each window's ACF at fractional lags (windows, len(lags))."""
+    lo = np.floor(lags).astype(int)
+    frac = lags - lo
+    lo = np.clip(lo, 0, acf.shape[1] - 2)
+    return acf[:, lo] * (1 - frac) + acf[:, lo + 1] * frac
+
+
+def _peak_acf(acf: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """ACF at each lag, taking the best of lag±3 % so a slightly-off grid still finds the peak."""
+    return np.maximum.reduce([_acf_at(acf, lags * f) for f in (0.97, 0.985, 1.0, 1.015, 1.03)])
+
+
+def tempo_salience(acf: np.ndarray, dft: np.ndarray, hop_rate: float, bpms: np.ndarray) -> np.ndarray:
+    """Octave-robust tempo evidence (windows, tempi), 0..1.
+
+    The autocorrelation peaks at the beat period and its multiples (half, third tempo...), the Fourier
+    tempogram at the beat frequency and its harmonics (double, triple tempo...). Only the true tactus is
+    strong in both, so their geometric mean suppresses both octave errors (Peeters 2007; Grosche & Mueller).
+    """
+    lag = 60.0 * hop_rate / bpms
+    periodic = np.clip(_peak_acf(acf, np.minimum(lag, acf.shape[1] - 2)), 0.0, 1.0)
+    return np.sqrt(periodic * np.clip(dft, 0.0, 1.0))
+
+
+def local_tempo_path(acf: np.ndarray, dft: np.ndarray, energy: np.ndarray, hop_rate: float,
+                     bpms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Viterbi-smoothed tempo per window (BPM) and the salience along it."""
+    sal = tempo_salience(acf, dft, hop_rate, bpms)
+    octaves = np.log2(bpms / PRIOR_BPM)
+    log_prior = -0.5 * (octaves / PRIOR_OCTAVES) ** 2
+    active = energy > 1e-6
+    emission = np.where(active[:, None], 12.0 * sal, 0.0) + log_prior[None, :]
+    step = np.log2(bpms[1] / bpms[0])
+    delta = np.arange(-bpms.size + 1, bpms.size) * step
+    trans = -0.5 * (delta / TEMPO_DRIFT_OCTAVES) ** 2
+    trans = np.maximum(trans, -30.0)  # octave jumps stay possible after long evidence
+    n_win = acf.shape[0]
+    score = emission[0].copy()
+    back = np.zeros((n_win, bpms.size), dtype=np.int32)
+    idx = np.arange(bpms.size)
+    rel = idx[None, :] - idx[:, None] + bpms.size - 1  # rel[j, i] = i - j offset into trans
+    trans_matrix = trans[rel]  # [from j, to i]
+    for w in range(1, n_win):
+        cand = score[:, None] + trans_matrix
+        back[w] = np.argmax(cand, axis=0)
+        score = cand[back[w], idx] + emission[w]
+    path = np.zeros(n_win, dtype=np.int64)
+    path[-1] = int(np.argmax(score))
+    for w in range(n_win - 1, 0, -1):
+        path[w - 1] = back[w, path[w]]
+    return bpms[path], sal[np.arange(n_win), path]
+
+
+def _refine_bpm(acf_row: np.ndarray, bpm: float, hop_rate: float) -> float:
+    """Parabolic refinement of the beat lag in one ACF row."""
+    lag = 60.0 * hop_rate / bpm
+    lo, hi = int(np.floor(lag * 0.96)), int(np.ceil(lag * 1.04)) + 1
+    hi = min(hi, acf_row.size - 1)
+    if hi - lo < 3:
+        return bpm
+    seg = acf_row[lo:hi]
+    i = int(np.argmax(seg))
+    if 0 < i < seg.size - 1:
+        a, b, c = seg[i - 1], seg[i], seg[i + 1]
+        denom = a - 2 * b + c
+        offset = 0.5 * (a - c) / denom if abs(denom) > 1e-12 else 0.0
+    else:
+        offset = 0.0
+    return 60.0 * hop_rate / (lo + i + offset)
+
+
+def dp_track(local: np.ndarray, period: np.ndarray, tightness: float = TIGHTNESS) -> np.ndarray:
+    """Ellis' dynamic-programming beat tracker with a per-frame period (frames); returns beat frames."""
+    n = local.size
+    cumscore = np.zeros(n)
+    backlink = np.full(n, -1, dtype=np.int64)
+    t = 0
+    while t < n:
+        p = float(period[t])
+        block = max(1, int(p * 0.45))
+        ts = np.arange(t, min(n, t + block))
+        p_block = period[ts]
+        max_back = int(np.ceil(2.0 * p_block.max())) + 1
+        offsets = np.arange(1, max_back + 1)  # τ = t - offset
+        taus = ts[:, None] - offsets[None, :]
+        valid = (taus >= 0) & (offsets[None, :] >= (0.5 * p_block)[:, None]) & \
+                (offsets[None, :] <= (2.0 * p_block)[:, None])
+        penalty = -tightness * np.log(offsets[None, :] / p_block[:, None]) ** 2
+        cand = np.where(valid, cumscore[np.clip(taus, 0, n - 1)] + penalty, -np.inf)
+        best = np.argmax(cand, axis=1)
+        best_val = cand[np.arange(ts.size), best]
+        has = np.isfinite(best_val) & (best_val > 0)
+        cumscore[ts] = local[ts] + np.where(has, best_val, 0.0)
+        backlink[ts] = np.where(has, taus[np.arange(ts.size), best], -1)
+        t = ts[-1] + 1
+    # End on the last strong local maximum of the cumulative score.
+    peaks = np.flatnonzero((cumscore[1:-1] >= cumscore[:-2]) & (cumscore[1:-1] >= cumscore[2:])) + 1
+    if peaks.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    threshold = 0.5 * np.median(cumscore[peaks])
+    last = int(peaks[cumscore[peaks] >= threshold][-1])
+    beats = [last]
+    while backlink[beats[-1]] >= 0:
+        beats.append(int(backlink[beats[-1]]))
+    return np.asarray(beats[::-1], dtype=np.int64)
+
+
+def _trim_weak_edges(beats: np.ndarray, env: np.ndarray, hop_rate: float) -> np.ndarray:
+    """Drop beats in leading / trailing stretches with no onsets (the DP extrapolates into silence)."""
+    if beats.size == 0:
+        return beats
+    width = max(1, int(round(0.05 * hop_rate)))
+    strength = np.array([env[max(0, b - width):b + width + 1].max() for b in beats])
+    ref = np.sqrt(np.mean(strength ** 2))
+    strong = np.flatnonzero(strength >= 0.2 * ref)
+    if strong.size == 0:
+        return beats[:0]
+    return beats[strong[0]:strong[-1] + 1]
+
+
+def _sync(values: np.ndarray, beats: np.ndarray, reduce: str = "mean") -> np.ndarray:
+    """Aggregate (d, n) hop-rate features over each beat interval → (d, len(beats))."""
+    edges = np.append(beats, values.shape[-1]).astype(int)
+    out = np.zeros(values.shape[:-1] + (beats.size,))
+    for i in range(beats.size):
+        a, b = edges[i], max(edges[i] + 1, edges[i + 1])
+        seg = values[..., a:b]
+        out[..., i] = seg.max(axis=-1) if reduce == "max" else seg.mean(axis=-1)
+    return out
+
+
+def _zscore(x: np.ndarray) -> np.ndarray:
+    sd = x.std()
+    return (x - x.mean()) / sd if sd > 1e-9 else np.zeros_like(x)
+
+
+def _harmonic_change(chroma_b: np.ndarray, context: int = 2) -> np.ndarray:
+    """Per beat: how different the next `context` beats' chroma is from the previous `context` beats'."""
+    n = chroma_b.shape[1]
+    cum = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma_b, axis=1)], axis=1)
+    change = np.zeros(n)
+    for i in range(1, n):
+        a, b = max(0, i - context), min(n, i + context)
+        before = (cum[:, i] - cum[:, a]) / (i - a)
+        after = (cum[:, b] - cum[:, i]) / (b - i)
+        denom = np.linalg.norm(before) * np.linalg.norm(after)
+        change[i] = 1.0 - float(before @ after) / denom if denom > 1e-12 else 0.0
+    return change
+
+
+def detect_meter(beats: np.ndarray, low_onset: np.ndarray, onset: np.ndarray, chroma: np.ndarray,
+                 low_energy: np.ndarray) -> tuple[int | None, int]:
+    """(meter, index of the first downbeat among `beats`).
+
+    Meter: which bar length (3 or 4 beats) makes beat-synchronous features repeat best. Phase: downbeats carry
+    the kick / bass (low-band onsets and energy) and the chord changes.
+    """
+    if beats.size < 8:
+        return None, 0
+    low_at = _sync(low_onset[None, :], beats, "max")[0]
+    low_e = _sync(low_energy[None, :], beats)[0]
+    on_at = _sync(onset[None, :], beats, "max")[0]
+    chroma_b = _sync(chroma, beats)
+    chroma_b = chroma_b / (np.linalg.norm(chroma_b, axis=0, keepdims=True) + 1e-9)
+    change = _harmonic_change(chroma_b)
+    feats = np.vstack([_zscore(low_at), _zscore(low_e), _zscore(on_at), _zscore(change), chroma_b * 2])
+
+    def lag_similarity(lag: int) -> float:
+        if beats.size <= lag + 2:
+            return -1.0
+        a, b = feats[:, :-lag], feats[:, lag:]
+        return float(np.mean(-np.linalg.norm(a - b, axis=0)))
+
+    score3 = lag_similarity(3) + 0.5 * lag_similarity(6)
+    score4 = lag_similarity(4) + 0.5 * lag_similarity(8)
+    meter = 3 if score3 > score4 else 4
+
+    accent = 1.0 * _zscore(low_at) + 0.6 * _zscore(low_e) + 1.0 * _zscore(change) + 0.3 * _zscore(on_at)
+    phases = [float(np.mean(accent[p::meter])) for p in range(meter)]
+    return meter, int(np.argmax(phases))
+
+
+def _tempo_from_beats(beats: np.ndarray, span: int = 8) -> float:
+    """Typical tempo: median over 8-beat spans (averages away the envelope's 11.6-ms time quantisation)."""
+    span = min(span, beats.size - 1)
+    periods = (beats[span:] - beats[:-span]) / span
+    return float(60.0 / np.median(periods))
+
+
+def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
+                low_energy: np.ndarray) -> BeatResult:
+    """Tempo, beats, meter and downbeats of one song's onset envelope."""
+    n = onset_raw.size
+    env = _detrend(onset_raw, hop_rate)
+    if n < int(2 * hop_rate) or not np.any(env > 0):
+        return _empty(n)
+    bpms = np.geomspace(MIN_BPM, MAX_BPM, 160)
+    acf, dft, centres, energy = tempogram(env, hop_rate, bpms)
+    bpm_path, sal_path = local_tempo_path(acf, dft, energy, hop_rate, bpms)
+    active = energy > 1e-6
+    if not active.any():
+        return _empty(n)
+    confidence = float(np.clip(np.median(sal_path[active]), 0.0, 1.0))
+    if confidence < MIN_CONFIDENCE:
+        return BeatResult(None, confidence, np.zeros(0), np.zeros(n, dtype=np.float32), None,
+                          np.zeros(0, dtype=np.int64), np.zeros(0))
+    refined = np.array([_refine_bpm(acf[w], bpm_path[w], hop_rate) for w in range(acf.shape[0])])
+    frame_times = np.arange(n) / hop_rate
+    local_bpm = np.interp(frame_times, centres, refined)
+    period = 60.0 * hop_rate / local_bpm
+    local = env / (env.std() + 1e-9)
+    beat_frames = dp_track(local, period)
+    beat_frames = _trim_weak_edges(beat_frames, env, hop_rate)
+    if beat_frames.size < 2:
+        return BeatResult(None, confidence, np.zeros(0), local_bpm.astype(np.float32), None,
+                          np.zeros(0, dtype=np.int64), np.zeros(0))
+    beats = beat_frames / hop_rate
+    tempo = _tempo_from_beats(beats)
+    meter, first = detect_meter(beat_frames, low_onset, env, chroma, low_energy)
+    if meter is None:  # too few beats to tell bars apart: positions unknown (0)
+        positions = np.zeros(beats.size, dtype=np.int64)
+        downbeats = np.zeros(0)
+    else:
+        positions = ((np.arange(beats.size) - first) % meter + 1).astype(np.int64)
+        downbeats = beats[positions == 1]
+    return BeatResult(tempo, confidence, beats, local_bpm.astype(np.float32), meter, positions, downbeats)

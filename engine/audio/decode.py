@@ -1,0 +1,374 @@
+"""Decode audio ranges sample-exactly and mix a clip's segments.
+
+soundfile (libsndfile) reads WAV/AIFF/FLAC/OGG/MP3 fast and seeks exactly; PyAV (ffmpeg) takes whatever libsndfile
+cannot (M4A/AAC, Opus, video containers). Ranges are exact `Fraction` seconds; a range past the end is silence so a
+timeline clip longer than its music still renders.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from ..errors import BadInputError
+from ..rates import round_half_up
+from ..request import AudioSegment
+
+#: Sample rates accepted from files (Hz).
+MIN_RATE, MAX_RATE = 8000, 192000
+#: ITU-R BS.775 downmix weight for centre and surround channels.
+_ITU = float(np.sqrt(0.5))
+#: Seek with PyAV only when the range starts this far in (s); before that decoding from 0 is as cheap.
+_SEEK_AFTER = 4.0
+
+
+@dataclass
+class AudioClip:
+    """Decoded audio: float32 samples shaped (channels, n)."""
+
+    samples: np.ndarray
+    sample_rate: int
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[1] / self.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return int(self.samples.shape[0])
+
+
+@dataclass
+class AudioInfo:
+    """What a file holds, without decoding it (frame count may be an estimate for compressed streams)."""
+
+    sample_rate: int
+    channels: int
+    frames: int
+    codec: str
+
+    @property
+    def duration(self) -> float:
+        return self.frames / self.sample_rate
+
+
+def _check_file(path: str | os.PathLike[str]) -> str:
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise BadInputError(f"audio file {name} does not exist")
+    if os.path.isdir(name):
+        raise BadInputError(f"audio file {name} is a folder")
+    if os.path.getsize(name) == 0:
+        raise BadInputError(f"audio file {name} is empty")
+    if not os.access(name, os.R_OK):
+        raise BadInputError(f"audio file {name} is not readable")
+    return name
+
+
+def _check_rate(name: str, rate: int) -> None:
+    if not MIN_RATE <= rate <= MAX_RATE:
+        raise BadInputError(f"audio file {name} has sample rate {rate} Hz (supported: {MIN_RATE}-{MAX_RATE})")
+
+
+def _open_soundfile(name: str):  # -> soundfile.SoundFile | None
+    import soundfile as sf
+
+    try:
+        return sf.SoundFile(name)
+    except (sf.LibsndfileError, RuntimeError, TypeError):
+        return None
+
+
+def audio_info(path: str | os.PathLike[str]) -> AudioInfo:
+    """Sample rate, channel count and length of an audio file."""
+    name = _check_file(path)
+    snd = _open_soundfile(name)
+    if snd is not None:
+        with snd:
+            info = AudioInfo(int(snd.samplerate), int(snd.channels), int(snd.frames), str(snd.format).lower())
+        _check_rate(name, info.sample_rate)
+        return info
+    import av
+
+    try:
+        with av.open(name) as container:
+            stream = _audio_stream(container, name)
+            rate = int(stream.codec_context.sample_rate)
+            _check_rate(name, rate)
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / av.time_base
+            else:
+                seconds = 0.0
+            return AudioInfo(rate, int(stream.codec_context.channels), int(round(seconds * rate)),
+                             stream.codec_context.name)
+    except av.FFmpegError:
+        raise BadInputError(f"audio file {name} is not a readable audio file") from None
+
+
+def _audio_stream(container, name: str):
+    if not container.streams.audio:
+        raise BadInputError(f"{name} has no audio stream (not an audio file?)")
+    return container.streams.audio[0]
+
+
+def seconds_to_sample(seconds: Fraction, sample_rate: int) -> int:
+    """Sample index of an exact time: floor(t × rate), the convention of FrameGrid.sample_bounds.
+
+    With floor everywhere, consecutive ranges [a, b), [b, c) tile the samples exactly (no gap, no overlap) and a
+    range starting at frame k's start begins exactly at `grid.sample_bounds(rate)[k]`.
+    """
+    return math.floor(Fraction(seconds) * sample_rate)
+
+
+def range_samples(start: Fraction, duration: Fraction, sample_rate: int) -> tuple[int, int]:
+    """(first sample, sample count) of the time range [start, start + duration)."""
+    first = seconds_to_sample(start, sample_rate)
+    return first, max(0, seconds_to_sample(Fraction(start) + Fraction(duration), sample_rate) - first)
+
+
+def _frames_range(start: Fraction, duration: Fraction | None, rate: int, total: int | None) -> tuple[int, int]:
+    """First sample and sample count of [start, start + duration) at `rate` (to `total` when open-ended)."""
+    if duration is not None:
+        return range_samples(start, duration, rate)
+    first = seconds_to_sample(start, rate)
+    return first, max(0, (total or 0) - first)
+
+
+_SIZE_MISMATCH = re.compile(r"^\s*(?:data|SSND)\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
+
+
+def _check_not_truncated(snd, name: str) -> None:
+    """libsndfile quietly shortens a WAV / AIFF whose data chunk is cut off; its header log tells.
+
+    Streamed WAVs (size 0 or 0xFFFFFFFF because the writer could not seek back) are not truncation.
+    """
+    for declared, actual in _SIZE_MISMATCH.findall(snd.extra_info or ""):
+        declared_n, actual_n = int(declared), int(actual)
+        if 0 < declared_n < 0xFFFFFF00 and declared_n > actual_n + 8:
+            raise BadInputError(f"audio file {name} is truncated ({actual_n} of {declared_n} data bytes present)")
+
+
+def _read_soundfile(snd, name: str, start: Fraction, duration: Fraction | None) -> AudioClip:
+    import soundfile as sf
+
+    rate, total = int(snd.samplerate), int(snd.frames)
+    _check_rate(name, rate)
+    _check_not_truncated(snd, name)
+    first, count = _frames_range(start, duration, rate, total)
+    out = np.zeros((snd.channels, count), dtype=np.float32)
+    lo, hi = max(first, 0), min(first + count, total)
+    if hi > lo:
+        try:
+            if lo:
+                snd.seek(lo)
+            data = snd.read(hi - lo, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise BadInputError(f"audio file {name} is corrupt or truncated ({exc})") from None
+        if data.shape[0] < hi - lo and not _is_compressed(snd):
+            raise BadInputError(f"audio file {name} is truncated ({data.shape[0] + lo} of {total} samples)")
+        out[:, lo - first:lo - first + data.shape[0]] = data.T
+    return AudioClip(out, rate)
+
+
+def _is_compressed(snd) -> bool:
+    """Compressed formats report an estimated length; a short read there is not corruption."""
+    return str(snd.format).upper() in {"MPEG", "OGG"}
+
+
+def _frame_to_array(frame) -> np.ndarray:
+    """A PyAV AudioFrame as float32 (channels, n), whatever its sample format."""
+    arr = frame.to_ndarray()
+    channels = len(frame.layout.channels)
+    if not frame.format.is_planar:
+        arr = arr.reshape(-1, channels).T
+    if arr.dtype == np.int16:
+        return arr.astype(np.float32) / 32768.0
+    if arr.dtype == np.int32:
+        return (arr / 2147483648.0).astype(np.float32)
+    if arr.dtype == np.uint8:
+        return (arr.astype(np.float32) - 128.0) / 128.0
+    return arr.astype(np.float32, copy=False)
+
+
+def _read_pyav(name: str, start: Fraction, duration: Fraction | None) -> AudioClip:
+    import av
+
+    try:
+        container = av.open(name)
+    except (av.FFmpegError, UnicodeDecodeError):
+        raise BadInputError(f"{name} is not a readable audio file") from None
+    with container:
+        stream = _audio_stream(container, name)
+        rate = int(stream.codec_context.sample_rate or 0)
+        _check_rate(name, rate)
+        channels = int(stream.codec_context.channels or 0) or 1
+        first, count = _frames_range(start, duration, rate, None)
+        chunks: list[tuple[int, np.ndarray]] = []
+        position: int | None = None
+        try:
+            if first > _SEEK_AFTER * rate and stream.time_base is not None:
+                target = Fraction(first, rate) - 1
+                container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    data = _frame_to_array(frame)
+                    if frame.pts is not None and frame.time_base is not None:
+                        position = round_half_up(Fraction(frame.pts) * frame.time_base * rate)
+                    elif position is None:
+                        position = 0
+                    if data.shape[0] != channels:
+                        channels = data.shape[0]
+                    chunks.append((position, data))
+                    position += data.shape[1]
+                    if duration is not None and position >= first + count:
+                        break
+                else:
+                    continue
+                break
+        except av.FFmpegError as exc:
+            if not chunks:
+                raise BadInputError(f"audio file {name} cannot be decoded ({exc})") from None
+            # A damaged tail: keep what decoded, the rest of the range is silence.
+        if not chunks and first <= 0 and (duration is None or count > 0) and stream.frames not in (None, 0):
+            raise BadInputError(f"audio file {name} has no decodable audio")
+    if duration is None:
+        end = max((pos + data.shape[1] for pos, data in chunks), default=0)
+        count = max(0, end - first)
+    out = np.zeros((channels, count), dtype=np.float32)
+    for pos, data in chunks:
+        lo, hi = max(pos, first), min(pos + data.shape[1], first + count)
+        if hi > lo and data.shape[0] == channels:
+            out[:, lo - first:hi - first] = data[:, lo - pos:hi - pos]
+    return AudioClip(out, rate)
+
+
+def resample(samples: np.ndarray, rate_in: int, rate_out: int, length: int | None = None) -> np.ndarray:
+    """Band-limited resampling with soxr; `length` pins the output sample count (pad or trim)."""
+    if length is None:
+        length = round_half_up(Fraction(samples.shape[1] * rate_out, rate_in))
+    if rate_in != rate_out and samples.shape[1] > 0:
+        import soxr
+
+        samples = np.ascontiguousarray(soxr.resample(samples.T, rate_in, rate_out, quality="HQ").T,
+                                       dtype=np.float32)
+    return _fit_length(samples, length)
+
+
+def _fit_length(samples: np.ndarray, length: int) -> np.ndarray:
+    if samples.shape[1] == length:
+        return samples
+    if samples.shape[1] > length:
+        return np.ascontiguousarray(samples[:, :length])
+    out = np.zeros((samples.shape[0], length), dtype=np.float32)
+    out[:, :samples.shape[1]] = samples
+    return out
+
+
+def to_channels(samples: np.ndarray, channels: int) -> np.ndarray:
+    """Mix (c, n) audio to 1 or 2 channels: 5.1/7.1 with ITU-R BS.775 weights (LFE dropped), mono upmixed."""
+    have = samples.shape[0]
+    if have == channels:
+        return samples.astype(np.float32, copy=False)
+    if channels not in (1, 2):
+        raise ValueError(f"can only mix to mono or stereo, not {channels} channels")
+    if have == 1:
+        return np.repeat(samples, channels, axis=0).astype(np.float32, copy=False)
+    if have == 2:
+        stereo = samples
+    elif have == 3:  # L R C
+        stereo = np.stack([samples[0] + _ITU * samples[2], samples[1] + _ITU * samples[2]])
+    elif have == 4:  # quad: FL FR BL BR
+        stereo = np.stack([samples[0] + _ITU * samples[2], samples[1] + _ITU * samples[3]])
+    elif have == 5:  # 5.0: FL FR FC BL BR
+        stereo = np.stack([samples[0] + _ITU * (samples[2] + samples[3]),
+                           samples[1] + _ITU * (samples[2] + samples[4])])
+    elif have in (6, 8):  # 5.1: FL FR FC LFE BL BR (7.1 adds SL SR)
+        left = samples[0] + _ITU * (samples[2] + samples[4])
+        right = samples[1] + _ITU * (samples[2] + samples[5])
+        if have == 8:
+            left = left + _ITU * samples[6]
+            right = right + _ITU * samples[7]
+        stereo = np.stack([left, right])
+    else:
+        mono = samples.mean(axis=0, keepdims=True)
+        stereo = np.repeat(mono, 2, axis=0)
+    if channels == 1:
+        return stereo.mean(axis=0, keepdims=True).astype(np.float32, copy=False)
+    return stereo.astype(np.float32, copy=False)
+
+
+def load_audio(
+    path: str | os.PathLike[str],
+    start: Fraction = Fraction(0),
+    duration: Fraction | None = None,
+    sample_rate: int | None = None,
+    mono: bool = False,
+) -> AudioClip:
+    """Samples [start, start + duration) of `path` (to the end when duration is None), zero-padded past the end.
+
+    Raises BadInputError (one line naming the file) for missing, non-audio or corrupt files.
+    """
+    name = _check_file(path)
+    start = Fraction(start)
+    if duration is not None:
+        duration = Fraction(duration)
+        if duration < 0:
+            raise BadInputError(f"negative audio duration {float(duration):g} s for {name}")
+    snd = _open_soundfile(name)
+    if snd is not None:
+        with snd:
+            clip = _read_soundfile(snd, name, start, duration)
+    else:
+        clip = _read_pyav(name, start, duration)
+    samples = clip.samples
+    if mono:
+        samples = to_channels(samples, 1)
+    rate = clip.sample_rate
+    if sample_rate is not None and sample_rate != rate:
+        length = (range_samples(start, duration, sample_rate)[1] if duration is not None
+                  else round_half_up(Fraction(samples.shape[1] * sample_rate, rate)))
+        samples = resample(samples, rate, sample_rate, length)
+        rate = sample_rate
+    return AudioClip(np.ascontiguousarray(samples, dtype=np.float32), int(rate))
+
+
+def render_segments(
+    segments: list[AudioSegment], duration: Fraction, sample_rate: int, channels: int = 2
+) -> np.ndarray:
+    """The audio under one clip, float32 (channels, round(duration × rate)): segments placed and mixed, gaps silent.
+
+    A segment plays samples [source_start, source_start + duration) of its file from `record_start` seconds
+    after the clip's first frame, times `gain`; the parts before 0 or after `duration` are cut. Positions use
+    floor(t × rate) like FrameGrid.sample_bounds, so a segment placed at frame k starts on sample_bounds[k].
+    """
+    total = round_half_up(Fraction(duration) * sample_rate)
+    out = np.zeros((channels, total), dtype=np.float32)
+    clip_end = Fraction(duration)
+    for seg in segments:
+        record = Fraction(seg.record_start)
+        source = Fraction(seg.source_start)
+        length = seg.duration
+        if length is None:
+            info = audio_info(seg.path)
+            length = max(Fraction(0), Fraction(info.frames, info.sample_rate) - source)
+        length = Fraction(length)
+        skip = max(Fraction(0), -record)  # part that would play before the clip starts
+        visible = min(record + length, clip_end) - max(record, Fraction(0))
+        if visible <= 0:
+            _check_file(seg.path)
+            continue
+        clip = load_audio(seg.path, start=source + skip, duration=visible, sample_rate=sample_rate)
+        data = to_channels(clip.samples, channels)
+        offset = seconds_to_sample(max(record, Fraction(0)), sample_rate)
+        take = min(data.shape[1], total - offset)
+        if take > 0:
+            out[:, offset:offset + take] += np.float32(seg.gain) * data[:, :take]
+    return out
+

@@ -1,0 +1,156 @@
+"""Beat, tempo, meter and onset accuracy on music with known beats; the analysis cache."""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+from pathlib import Path
+
+import mir_eval
+import numpy as np
+import pytest
+import soundfile as sf
+from audio_fixtures import *  # noqa: F403
+from audio_fixtures import SHARED_AUDIO
+from stillmotion.engine.audio import analyze, analyze_samples
+from stillmotion.engine.audio.cache import cache_root, entry_key
+
+#: Minimum mir_eval beat F-measure (70 ms, untrimmed) and downbeat F-measure per synthetic track. Measured
+#: values are 1.00 for every track (bench/bench_beats.py); plain librosa scores 0.67 on fast_punk (half tempo),
+#: 0.76 on the ramp and 0.68 on the step. The margins absorb fluidsynth / platform differences.
+BEAT_MIN = {"slow_ballad": 0.9, "mid_straight": 0.9, "mid_swing": 0.9, "fast_punk": 0.9, "waltz_3_4": 0.9,
+            "ramp_90_140": 0.85, "step_100_132": 0.85}
+DOWNBEAT_MIN = 0.75
+
+
+def _f(ref, est) -> float:
+    return float(mir_eval.beat.f_measure(np.asarray(ref, float), np.asarray(est, float)))
+
+
+@pytest.mark.parametrize("name", list(BEAT_MIN))
+def test_beats_tempo_meter_on_synthetic_music(synthetic_music, name: str) -> None:
+    track = synthetic_music[name]
+    result = analyze(track["wav"])
+    f_beats = _f(track["beats"], result.beats)
+    assert f_beats >= BEAT_MIN[name], f"{name}: beat F {f_beats:.3f}"
+    low, high = track["bpm"]
+    assert result.tempo is not None
+    if low == high:
+        assert result.tempo == pytest.approx(low, rel=0.02), "no octave error, accurate tempo"
+    else:  # ramp or step: the local tempo follows it
+        assert low < result.tempo < high
+        local = result.envelopes["local_tempo"]
+        hop = result.hop_rate
+        first, last = track["beats"][4], track["beats"][-4]
+        assert local[int(first * hop)] == pytest.approx(low, rel=0.1)  # the ramp is followed
+        assert local[int(last * hop)] == pytest.approx(high, rel=0.1)
+    assert result.meter == track["meter"]
+    assert _f(track["downbeats"], result.downbeats) >= DOWNBEAT_MIN
+    assert set(result.beat_positions[np.isin(result.beats, result.downbeats)]) == {1}
+    assert 0.5 < result.tempo_confidence <= 1.0
+
+
+def test_cache_hit_and_invalidation(synthetic_music, tmp_path: Path) -> None:
+    src = Path(synthetic_music["slow_ballad"]["wav"])
+    path = tmp_path / "song.wav"
+    data, rate = sf.read(src)
+    sf.write(path, 0.9 * data, rate)  # content no other test has analysed yet
+    entries = lambda: sorted((cache_root() / "audio").rglob("*.npz"))  # noqa: E731
+    before = set(entries())
+    t0 = time.perf_counter()
+    first = analyze(path)
+    miss = time.perf_counter() - t0
+    created = set(entries()) - before
+    assert len(created) == 1
+    # Same bytes under a new mtime and a new name: a hit, nothing recomputed or written.
+    copy = tmp_path / "renamed.wav"
+    copy.write_bytes(path.read_bytes())
+    t0 = time.perf_counter()
+    again = analyze(copy)
+    hit = time.perf_counter() - t0
+    assert set(entries()) - before == created
+    assert hit < miss / 3
+    assert np.array_equal(first.beats, again.beats) and first.tempo == again.tempo
+    assert np.array_equal(first.envelopes["onset_env"], again.envelopes["onset_env"])
+    assert first.sections == again.sections
+    # Changing the file's content invalidates: a new entry and a new result.
+    sf.write(path, 0.9 * data[: len(data) // 2], rate)
+    changed = analyze(path)
+    assert len(set(entries()) - before) == 2
+    assert changed.duration == pytest.approx(first.duration / 2, abs=0.01)
+    # A damaged entry is ignored and rewritten, never an error.
+    for entry in set(entries()) - before:
+        entry.write_bytes(b"garbage")
+    repaired = analyze(path)
+    assert repaired.duration == pytest.approx(changed.duration)
+    # Parameters and version are part of the key.
+    assert entry_key("abc", {"hop": 256}, 1) != entry_key("abc", {"hop": 512}, 1)
+    assert entry_key("abc", {"hop": 256}, 1) != entry_key("abc", {"hop": 256}, 2)
+
+
+def test_no_pulse_means_no_beats() -> None:
+    rate = 22050
+    t = np.arange(rate * 12) / rate
+    drone = analyze_samples((0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32))
+    assert drone.tempo is None and drone.beats.size == 0
+    assert drone.onsets.size <= 2  # the tone's start, at most its end
+    noise = analyze_samples(np.random.default_rng(1).standard_normal(rate * 12).astype(np.float32) * 0.1)
+    assert noise.tempo is None and noise.beats.size == 0
+    silence = analyze_samples(np.zeros(rate * 3, np.float32))
+    assert silence.tempo is None and silence.sections == [] and silence.silent
+
+
+def test_sections_find_a_break(synthetic_music, tmp_path: Path) -> None:
+    """A 40-s track with an 8-bar drum break in the middle: boundaries at the break, on downbeats."""
+    from musicgen import TrackSpec, compose, render_midi
+
+    spec = TrackSpec("sections", 120, 120, 24, style="rock", break_bars=tuple(range(8, 16)), seed=9)
+    midi, beats, downbeats = compose(spec)
+    midi.save(tmp_path / "s.mid")
+    render_midi(tmp_path / "s.mid", tmp_path / "s.wav")
+    latency = synthetic_music["slow_ballad"]["latency"]
+    result = analyze(tmp_path / "s.wav")
+    starts = [a for a, _, _ in result.sections]
+    break_start, break_end = downbeats[8] + latency, downbeats[16] + latency
+    assert min(abs(s - break_start) for s in starts) < 0.6
+    assert min(abs(s - break_end) for s in starts) < 0.6
+    labels = {round(a): label for a, _, label in result.sections}
+    assert labels[round(break_start)] in ("low", "mid")
+
+
+@pytest.mark.skipif(not (SHARED_AUDIO / "mir_eval").is_dir(), reason="../shared/fixtures/audio missing")
+@pytest.mark.parametrize("kind", ["beat", "onset"])
+def test_scoring_reproduces_mir_eval_expected_numbers(kind: str) -> None:
+    folder = SHARED_AUDIO / "mir_eval" / kind
+    if kind == "beat":  # what mir_eval.beat.evaluate does for F (minus its slow information-gain metrics)
+        def evaluate(ref: np.ndarray, est: np.ndarray) -> dict[str, float]:
+            ref, est = mir_eval.beat.trim_beats(ref), mir_eval.beat.trim_beats(est)
+            return {"F-measure": mir_eval.beat.f_measure(ref, est)}
+    else:
+        evaluate = mir_eval.onset.evaluate
+    outputs = sorted(folder.glob("output*.json"))
+    assert outputs
+    for expected in outputs:
+        idx = expected.stem[len("output"):]
+        ref = mir_eval.io.load_events(str(folder / f"ref{idx}.txt"))
+        est = mir_eval.io.load_events(str(folder / f"est{idx}.txt"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            got = evaluate(ref, est)["F-measure"]
+        assert got == pytest.approx(json.loads(expected.read_text())["F-measure"], abs=1e-9)
+
+
+@pytest.mark.skipif(not (SHARED_AUDIO / "madmom" / "sample.wav").is_file(), reason="madmom sample missing")
+def test_madmom_sample_beats_and_onsets() -> None:
+    """Real recorded music (2.8 s, CC BY-NC-SA, read in place). Its annotation allows 87.5 or 175 BPM."""
+    folder = SHARED_AUDIO / "madmom"
+    result = analyze(folder / "sample.wav")
+    ref_beats = np.loadtxt(folder / "sample.beats", comments="#", ndmin=2)[:, 0]
+    ref_onsets = np.loadtxt(folder / "sample.onsets", comments="#", ndmin=1)
+    assert result.tempo is not None
+    assert min(abs(result.tempo - t) / t for t in (87.5, 175.0)) < 0.05
+    assert mir_eval.onset.f_measure(ref_onsets, result.onsets)[0] >= 0.85
+    # Every annotated beat is found within 70 ms (the tracker may also mark the off-beats at 175 BPM).
+    assert all(np.min(np.abs(result.beats - b)) <= 0.07 for b in ref_beats)
+    assert _f(ref_beats, result.beats) >= 0.6
