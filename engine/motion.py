@@ -20,16 +20,22 @@ from .errors import BadInputError
 SOURCES = ("beat", "downbeat", "onset", "energy", "low", "mid", "high", "flux")
 #: Motion channels. Local (non-rigid) ones first; camera ones only move when a preset or the user asks.
 LOCAL_CHANNELS = ("pulse", "sway", "parallax", "shimmer")
-CAMERA_CHANNELS = ("push", "drift", "shake")
+CAMERA_CHANNELS = ("push", "drift", "shake", "orbit")
 CHANNELS = LOCAL_CHANNELS + CAMERA_CHANNELS
 
 
 @dataclass
 class Envelope:
-    """Attack / release in seconds: how fast a channel follows its source up, and how slowly it lets go."""
+    """Attack / release in seconds: how fast a channel follows its source up, and how slowly it lets go.
+
+    With `spring_hz` > 0 the channel is a damped spring instead: every rise of the source (an accent) kicks it,
+    it jumps on that frame and then swings back through rest at `spring_hz`, decaying with time constant
+    `release`: the follow-through after a hit that makes motion read as physical rather than mechanical.
+    """
 
     attack: float = 0.0
     release: float = 0.3
+    spring_hz: float = 0.0
 
     def apply(self, signal: np.ndarray, fps: float) -> np.ndarray:
         """One-pole follower; attack 0 jumps on the frame (so accents peak on the beat frame itself)."""
@@ -40,6 +46,23 @@ class Envelope:
         for k, value in enumerate(signal):
             level = level + (value - level) * up if value > level else max(value, level * down)
             out[k] = level
+        if self.spring_hz > 0:
+            out = self._spring(out, fps)
+        return out
+
+    def _spring(self, level: np.ndarray, fps: float) -> np.ndarray:
+        """Kick a damped oscillator with every rise of `level`: impulse response r^n cos(theta n), so the
+        response jumps on the accent frame (peak speed there) and overshoots below rest once or twice."""
+        kicks = np.maximum(np.diff(level, prepend=0.0), 0.0)
+        r = 0.0 if self.release <= 0 else math.exp(-1.0 / (self.release * fps))
+        theta = 2 * math.pi * self.spring_hz / fps
+        b1, a1, a2 = -r * math.cos(theta), 2 * r * math.cos(theta), -r * r
+        out = np.empty_like(level)
+        y1 = y2 = x1 = 0.0
+        for k, x in enumerate(kicks):
+            y = x + b1 * x1 + a1 * y1 + a2 * y2
+            out[k] = y
+            x1, y2, y1 = x, y1, y
         return out
 
 
@@ -54,51 +77,59 @@ class ChannelSpec:
     ambient: float = 0.0
 
 
-def _spec(gain: float, source: str, attack: float = 0.0, release: float = 0.3, ambient: float = 0.0) -> ChannelSpec:
-    return ChannelSpec(gain=gain, source=source, envelope=Envelope(attack, release), ambient=ambient)
+def _spec(gain: float, source: str, attack: float = 0.0, release: float = 0.3, ambient: float = 0.0,
+          spring_hz: float = 0.0) -> ChannelSpec:
+    return ChannelSpec(gain=gain, source=source, envelope=Envelope(attack, release, spring_hz), ambient=ambient)
 
 
 PRESETS: dict[str, dict[str, ChannelSpec]] = {
-    # Subject breathes on every beat; textures sway with the mids; foreground layers nudge with the bass.
+    # Subject breathes out on every beat and springs back (follow-through); textures sway with the mids; the
+    # foreground layer nudges with the bass.
     "pulse": {
-        "pulse": _spec(1.0, "beat", 0.0, 0.22),
+        "pulse": _spec(1.0, "beat", 0.0, 0.25, spring_hz=1.2),
         "sway": _spec(0.45, "mid", 0.05, 0.6, ambient=0.5),
         "parallax": _spec(0.35, "low", 0.0, 0.35, ambient=0.3),
-        "shimmer": _spec(0.35, "high", 0.0, 0.12),
+        "shimmer": _spec(0.3, "high", 0.0, 0.12),
     },
-    # Foliage / hair / water motion led by the mids; beats only add a gentle push.
+    # Foliage / hair / water / fabric motion led by the mids; beats only add a gentle push.
     "sway": {
-        "pulse": _spec(0.3, "beat", 0.0, 0.3),
+        "pulse": _spec(0.45, "beat", 0.0, 0.3, spring_hz=1.4),
         "sway": _spec(1.0, "mid", 0.08, 0.8, ambient=0.6),
         "parallax": _spec(0.4, "low", 0.05, 0.5, ambient=0.4),
         "shimmer": _spec(0.3, "high", 0.0, 0.15),
     },
     # A slow camera drift asked for by name, with parallax so it reads as depth, not a flat pan.
     "drift": {
-        "pulse": _spec(0.3, "beat", 0.0, 0.3),
+        "pulse": _spec(0.5, "beat", 0.0, 0.3, spring_hz=1.4),
         "sway": _spec(0.45, "mid", 0.05, 0.6, ambient=0.5),
         "parallax": _spec(0.8, "low", 0.1, 0.6, ambient=0.7),
-        "drift": _spec(1.0, "energy", 0.5, 1.5, ambient=1.0),
+        "drift": _spec(0.35, "energy", 0.5, 1.5, ambient=1.0),
     },
     # Camera shake on hits (the user asked for it), over a living picture.
     "shake": {
-        "pulse": _spec(0.6, "beat", 0.0, 0.18),
+        "pulse": _spec(0.7, "beat", 0.0, 0.2, spring_hz=2.0),
         "sway": _spec(0.4, "mid", 0.05, 0.6, ambient=0.4),
         "parallax": _spec(0.3, "low", 0.0, 0.3, ambient=0.3),
-        "shake": _spec(1.0, "onset", 0.0, 0.15),
+        "shake": _spec(0.6, "beat", 0.0, 0.12),
     },
-    # Everything on the beat: strong pulses, downbeat bounces, busy textures.
+    # Everything on the beat: strong pulses with a bouncy follow-through, downbeat sways, busy textures.
     "dance": {
-        "pulse": _spec(1.3, "beat", 0.0, 0.18),
+        "pulse": _spec(1.3, "beat", 0.0, 0.22, spring_hz=1.6),
         "sway": _spec(0.7, "downbeat", 0.0, 0.5, ambient=0.4),
         "parallax": _spec(0.6, "low", 0.0, 0.25, ambient=0.3),
         "shimmer": _spec(0.6, "high", 0.0, 0.1),
     },
-    # Gentle and slow: ambient sway and breathing, barely touched by the music.
+    # Gentle and slow: ambient sway and breathing, touched by the beat only lightly.
     "calm": {
-        "pulse": _spec(0.25, "beat", 0.1, 0.6),
-        "sway": _spec(0.6, "energy", 0.3, 1.5, ambient=0.8),
+        "pulse": _spec(0.45, "beat", 0.0, 0.5, spring_hz=1.0),
+        "sway": _spec(0.85, "energy", 0.3, 1.5, ambient=0.8),
         "parallax": _spec(0.35, "low", 0.3, 1.2, ambient=0.6),
+    },
+    # The camera circles the subject: near and far layers slide against each other on a loop.
+    "orbit": {
+        "pulse": _spec(0.5, "beat", 0.0, 0.3, spring_hz=1.4),
+        "sway": _spec(0.45, "mid", 0.05, 0.6, ambient=0.5),
+        "orbit": _spec(1.0, "energy", 0.5, 1.5, ambient=1.0),
     },
 }
 DEFAULT_PRESET = "pulse"
@@ -106,7 +137,7 @@ DEFAULT_PRESET = "pulse"
 #: Peak displacement of each channel at gain 1 and intensity 1, as a fraction of the frame's shorter side.
 AMPLITUDE = {
     "pulse": 0.035, "sway": 0.010, "parallax": 0.012, "shimmer": 0.0035,
-    "push": 0.06, "drift": 0.05, "shake": 0.012,
+    "push": 0.06, "drift": 0.05, "shake": 0.005, "orbit": 0.02,
 }
 
 
@@ -131,6 +162,11 @@ class MotionSchedule:
                 raise BadInputError(f"unknown motion channel {channel!r} (choose from {', '.join(CHANNELS)})")
             if source not in SOURCES:
                 raise BadInputError(f"unknown audio source {source!r} (choose from {', '.join(SOURCES)})")
+        for channel, gain in {**self.gains, **{k: 0.0 for k in self.envelopes}}.items():
+            if channel not in CHANNELS:
+                raise BadInputError(f"unknown motion channel {channel!r} (choose from {', '.join(CHANNELS)})")
+            if not (-4.0 <= float(gain) <= 4.0) or math.isnan(float(gain)):
+                raise BadInputError(f"gain {gain} for {channel} is out of range [-4, 4]")
 
     def specs(self) -> dict[str, ChannelSpec]:
         """The preset's channels with this schedule's overrides applied."""
@@ -142,10 +178,15 @@ class MotionSchedule:
                 envelope=self.envelopes.get(name, base.envelope),
                 ambient=base.ambient,
             )
+        for name, gain in self.gains.items():  # channels the preset does not use but the user asked for
+            if name not in out:
+                out[name] = ChannelSpec(gain=gain, source=self.routing.get(name, "energy"),
+                                        envelope=self.envelopes.get(name, Envelope(0.3, 1.0)), ambient=0.5)
         return out
 
     def channels(self, features: Any | None, frames: int, fps: float) -> dict[str, np.ndarray]:
-        """Per-frame channel levels in [0, ~1.5]: audio-driven envelope plus ambient motion.
+        """Per-frame channel levels, about [-0.5, 1.5] (springs swing below rest after a hit): audio-driven
+        envelope plus ambient motion.
 
         `features` is a FrameFeatures (or None for no audio). Ambient motion is a slow loop whose period divides
         the clip, so a silent clip loops seamlessly instead of freezing.
