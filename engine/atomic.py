@@ -14,6 +14,12 @@ from pathlib import Path
 from .errors import OutputError, OutputExistsError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def check_output(path: str | os.PathLike[str], overwrite: bool) -> Path:
     """Fail early, before any work, when `path` cannot or must not be written."""
     out = Path(path)
@@ -40,6 +46,7 @@ def atomic_path(path: str | os.PathLike[str], overwrite: bool = False) -> Iterat
         yield tmp
         if out.exists() and not overwrite:
             raise OutputExistsError(f"{out} appeared while rendering (pass --overwrite to replace it)")
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the user's usual permissions
         os.replace(tmp, out)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -271,3 +271,11 @@ def test_cli_process_prints_one_line_no_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "does not exist" in proc.stderr
     assert proc.stdout == ""
+
+
+def test_output_has_the_users_usual_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "clip.mp4"
+    assert _render([str(photo()), "--duration", "0.2", "--fps", "24", "-o", str(out), *SMALL]) == 0
+    mask = os.umask(0)
+    os.umask(mask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~mask
