@@ -11,6 +11,10 @@ from .base import Backend
 #: name → "module:Class" (modules relative to this package).
 REGISTRY: dict[str, str] = {
     "procedural": "procedural:ProceduralBackend",
+    "ltx": "ltx:LTXBackend",
+    "ltx2": "ltx2:LTX2Backend",
+    "svd": "svd:SVDBackend",
+    "wan": "wan:WanBackend",
 }
 
 
