@@ -279,3 +279,12 @@ def test_output_has_the_users_usual_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert out.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("extra", [["--end-image", "/no/such/still.png"], ["--steps", "0"]])
+def test_bad_diffusion_options_fail_before_any_work(tmp_path: Path, extra: list[str],
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "clip.mp4"
+    assert _render([str(photo()), "--duration", "0.2", "--fps", "24", "-o", str(out), *SMALL, *extra]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert not out.exists()

@@ -46,6 +46,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fit", choices=FIT_POLICIES, default="cover", help="how the still fills the frame")
     parser.add_argument("--engine", choices=engine_names(), default="procedural", help="image-to-video engine")
     parser.add_argument("--model", metavar="DIR", help="local weights folder for diffusion engines")
+    parser.add_argument("--prompt", default="", help="text prompt (diffusion engines)")
+    parser.add_argument("--negative-prompt", default="", help="negative prompt (diffusion engines)")
+    parser.add_argument("--end-image", metavar="IMAGE",
+                        help="two-still mode (diffusion engines): the clip moves from IMAGE to this still")
+    parser.add_argument("--steps", type=int, help="denoising steps (diffusion engines; default per engine)")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow pickle checkpoints (.bin/.ckpt/.pt) in --model; only for weights you trust")
     parser.add_argument("--preset", choices=sorted(PRESETS), default="pulse", help="motion preset")
     parser.add_argument("--intensity", type=float, default=1.0, help="overall motion strength (0-4, default 1)")
     parser.add_argument("--routing", metavar="CH=SRC,...",
@@ -87,10 +94,20 @@ def build_request(args: argparse.Namespace) -> RenderRequest:
     options: dict = {"qc_retries": args.qc_retries, "schedule": schedule.to_json()}
     if args.alpha:
         options["alpha"] = True
+    if args.allow_pickle:
+        options["allow_pickle"] = True
+    if args.steps is not None:
+        if not 1 <= args.steps <= 500:
+            raise BadInputError(f"--steps {args.steps} is out of range (1..500)")
+        options["steps"] = args.steps
+    end_image = None
+    if args.end_image:
+        end_image = str(Path(load_image(args.end_image).path).resolve())  # fails early on a bad image
     return RenderRequest(
         image=str(Path(args.image).resolve()), output=str(Path(args.output)), fps=fps, frames=frames,
         width=width, height=height, audio=audio, engine=args.engine, model=args.model, preset=args.preset,
         intensity=args.intensity, seed=args.seed, fit=args.fit, anchor=args.anchor, qc=not args.no_qc,
+        prompt=args.prompt, negative_prompt=args.negative_prompt, end_image=end_image,
         overwrite=args.overwrite, options=options,
     )
 
