@@ -123,11 +123,11 @@ def test_full_hd_frames_are_analysed_small():
     assert accumulator.interval == 4  # 29.97 fps sampled every 4th frame ≈ 7.5 fps
     frame = np.zeros((1080, 1920, 3), np.uint8)
     frame[::7, ::5] = 200
-    for _ in range(3):
+    for _ in range(16):  # ≥ 0.5 s, long enough to be judged frozen
         accumulator.add(frame)
     report = accumulator.finish()
     assert report.analysis_size == (240, 135)
-    assert report.frozen and report.frames == 3
+    assert report.frozen and report.frames == 16
 
 
 def test_memory_does_not_grow_with_the_clip():
@@ -193,7 +193,15 @@ def test_read_ahead_passes_frames_in_order_and_reraises_decoder_errors():
 
 def test_tiny_frames_are_enlarged_not_refused():
     accumulator = QCAccumulator(fx.FPS, reference=np.full((2, 2, 3), 90, np.uint8))
-    for k in range(6):
+    for k in range(14):  # ≥ 0.5 s, long enough to be judged frozen
         accumulator.add(np.full((2, 2, 3), 90 + (k % 2), np.uint8))
     report = accumulator.finish()
     assert report.analysis_size == (32, 32) and report.frozen and report.identity_drift < 0.3
+
+
+def test_clips_too_short_to_judge_are_not_called_frozen():
+    accumulator = QCAccumulator(fx.FPS)
+    for _ in range(6):  # 0.25 s of a still picture
+        accumulator.add(np.full((64, 64, 3), 90, np.uint8))
+    report = accumulator.finish()
+    assert not report.frozen and any(s.startswith("frozen:") for s in report.skipped)

@@ -32,6 +32,10 @@ MIN_ANALYSIS_SIDE = 32
 #: Rate at which identity drift is measured (it builds up over seconds; 4 per second is plenty).
 DRIFT_FPS = 4.0
 
+#: Shorter clips are not judged frozen: motion eases out of the anchor frame, and a few 1/8-s steps are no
+#: evidence either way (a 4-frame clip has none).
+MIN_SECONDS_FOR_FROZEN = 0.5
+
 
 def _times(values: np.ndarray | list[float] | None) -> np.ndarray | None:
     if values is None:
@@ -190,11 +194,14 @@ class QCAccumulator:
         reasons: list[str] = []
 
         dynamic_degree = float(np.mean(sampled_motion > t.dynamic_threshold)) if sampled_motion.size else 0.0
-        frozen = n >= 2 and dynamic_degree < t.min_dynamic_degree
+        long_enough = n / fps >= MIN_SECONDS_FOR_FROZEN
+        frozen = n >= 2 and long_enough and dynamic_degree < t.min_dynamic_degree
         share = 1.0 - self._share_residual / self._share_total if self._share_total > 0 else 0.0
         ken_burns = share > t.max_global_motion_share
         if n < 2:
             skipped += ["frozen: one frame has no motion", "ken_burns: one frame has no motion"]
+        elif not long_enough:
+            skipped.append(f"frozen: a {n / fps:.2f}-s clip is too short to judge (needs {MIN_SECONDS_FOR_FROZEN} s)")
 
         drift_first = np.asarray(self._drift_first, dtype=float)
         drift_reference = np.asarray(self._drift_reference, dtype=float) if self._drift_reference else None
