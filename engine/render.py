@@ -52,6 +52,8 @@ class RenderResult:
     qc: dict[str, Any] | None
     attempts: list[dict[str, Any]] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: What the engine itself reported (diffusion: keyframes, beat-hit before/after retiming, step timings).
+    engine_summary: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +71,7 @@ class RenderResult:
             "qc": self.qc,
             "attempts": self.attempts,
             "timings": {k: round(v, 4) for k, v in self.timings.items()},
+            "engine_summary": self.engine_summary,
         }
 
 
@@ -140,7 +143,7 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
     thresholds = _qc_thresholds(request)
     retries = int(request.options.get("qc_retries", DEFAULT_QC_RETRIES)) if request.qc else 0
     attempts: list[dict[str, Any]] = []
-    best: tuple[float, Path, QCReport | None, RenderRequest, MotionSchedule] | None = None
+    best: tuple[float, Path, QCReport | None, RenderRequest, MotionSchedule, dict[str, Any]] | None = None
     temps: list[Path] = []
     try:
         with atomic_path(out, request.overwrite) as final_tmp:
@@ -170,11 +173,13 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
                 timings[f"render_attempt_{attempt}"] = time.perf_counter() - t0
                 report = qc.finish() if qc is not None else None
                 score = report.score() if report is not None else 0.0
+                engine_summary = dict(getattr(backend, "summary", None) or {})
                 attempts.append({"attempt": attempt, "seed": attempt_request.seed,
                                  "intensity": attempt_request.intensity,
-                                 "qc": report.to_json(curves=False) if report is not None else None})
+                                 "qc": report.to_json(curves=False) if report is not None else None,
+                                 "engine": engine_summary})
                 if best is None or score > best[0]:
-                    best = (score, path, report, attempt_request, schedule)
+                    best = (score, path, report, attempt_request, schedule, engine_summary)
                 if report is None or report.verdict == "pass":
                     break
                 attempt_request = backend.next_attempt(attempt_request, report, attempt + 1)
@@ -185,9 +190,10 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
     timings["total"] = time.perf_counter() - started
-    _, _, report, chosen, schedule = best
+    _, _, report, chosen, schedule, engine_summary = best
     return RenderResult(
         output=str(out), frames=request.frames, fps=request.fps, width=request.width, height=request.height,
         engine=request.engine, seed=chosen.seed, preset=chosen.preset, schedule=schedule.to_json(),
         qc=report.to_json(curves=False) if report is not None else None, attempts=attempts, timings=timings,
+        engine_summary=engine_summary,
     )

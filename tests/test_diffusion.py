@@ -116,10 +116,11 @@ def test_ltx_in_process_cli_with_qc(tmp_path: Path, tiny: dict[str, Path], song:
     out = tmp_path / "qc.mp4"
     rc = main(["render", str(photo("cat")), "--audio", str(song), "--engine", "ltx", "--model", str(tiny["ltx"]),
                "--fps", "25", "--duration", "1", "--width", "64", "--height", "64", "-o", str(out), "--json",
-               "--qc-retries", "0"])
+               "--qc-retries", "0", "--steps", "2", "--prompt", "a cat"])
     assert rc == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["engine"] == "ltx" and summary["qc"] is not None and summary["frames"] == 25
+    assert summary["engine_summary"]["engine"] == "ltx" and "beat_sync" in summary["engine_summary"]
     info = VideoInfo(out)
     assert (info.frames, info.fps) == (25, Fraction(25))
 
