@@ -286,3 +286,14 @@ def test_memory_defaults_by_free_vram() -> None:
     assert plan_memory({}, 8.0).offload == "sequential" and plan_memory({"offload": "none"}, 8.0).offload == "none"
     with pytest.raises(BadInputError):
         plan_memory({"dtype": "int3"}, None)
+
+
+def test_panel_model_picker_uses_the_same_survey(tiny: dict[str, Path], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The panel's model list comes from the engine's survey: $STILLMOTION_MODELS folders, usable ones only."""
+    from stillmotion.engine.models import usable_weights
+
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("STILLMOTION_MODELS", str(tiny["root"]))
+    assert usable_weights("ltx") == [str(tiny["ltx"])]
+    assert usable_weights("procedural") == []

@@ -5,7 +5,6 @@ that `connect_panel` wires to the methods of the same name (tests wire a fake co
 from __future__ import annotations
 
 import importlib
-import os
 import random
 import shutil
 import time
@@ -23,6 +22,7 @@ from stillmotion.engine.backends import REGISTRY, engine_names
 from stillmotion.engine.backends.base import CancelToken
 from stillmotion.engine.errors import BadInputError, StillMotionError
 from stillmotion.engine.images import DEFAULT_LONG_SIDE, default_size, load_image
+from stillmotion.engine.models import usable_weights
 from stillmotion.engine.motion import PRESETS, MotionSchedule
 from stillmotion.engine.qc import ALL_GATES
 from stillmotion.engine.rates import FrameGrid
@@ -55,20 +55,6 @@ WAVEFORM_BUCKETS = 1200
 #: Long side of frames decoded to play a result in the panel, and the most frames kept.
 PLAYER_SIDE = 480
 PLAYER_MAX_FRAMES = 1500
-
-
-def discover_models() -> list[str]:
-    """Local weight folders: subfolders of $STILLMOTION_MODELS (os.pathsep-separated) and of the user's
-    StillMotion data folder's `models/`. (The engine has no discovery of its own yet.)"""
-    from platformdirs import user_data_dir
-
-    roots = [Path(p) for p in os.environ.get("STILLMOTION_MODELS", "").split(os.pathsep) if p]
-    roots.append(Path(user_data_dir("stillmotion")) / "models")
-    found: list[str] = []
-    for root in roots:
-        if root.is_dir():
-            found += sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    return found
 
 
 def engine_needs_weights(name: str) -> bool:
@@ -343,7 +329,7 @@ class PanelController(QObject):
     def _on_engine(self, engine: str) -> None:
         diffusion = engine_needs_weights(engine)
         self.vm.diffusion = diffusion
-        self.vm.models = discover_models() if diffusion else []
+        self.vm.models = usable_weights(engine) if diffusion else []
         if self.vm.model not in self.vm.models:
             self.vm.model = self.vm.models[0] if self.vm.models else ""
 

@@ -193,9 +193,13 @@ def validate_weights(path: str | Path, family: Family, allow_pickle: bool = Fals
 
 
 def search_folders(extra: list[str] | None = None) -> list[Path]:
-    """Folders scanned for model folders: --model-dir values, then $STILLMOTION_MODELS (os.pathsep-separated)."""
+    """Folders scanned for model folders: --model-dir values, $STILLMOTION_MODELS (os.pathsep-separated), then
+    `models/` in the user's StillMotion data folder."""
+    from platformdirs import user_data_dir
+
     folders = [Path(p).expanduser() for p in (extra or [])]
     folders += [Path(p).expanduser() for p in os.environ.get(MODELS_ENV, "").split(os.pathsep) if p]
+    folders.append(Path(user_data_dir("stillmotion")) / "models")
     return [p for p in folders if p.is_dir()]
 
 

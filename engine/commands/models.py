@@ -5,18 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
 
-from ..backends import engine_names
-from ..backends.diffusion import (
-    FAMILIES,
-    MODELS_ENV,
-    hf_cache_dir,
-    local_candidates,
-    search_folders,
-    validate_weights,
-)
-from ..errors import StillMotionError
+from ..backends.diffusion import MODELS_ENV, hf_cache_dir, search_folders
+from ..models import survey
 
 NAME = "models"
 HELP = "list the engines and the local model weights found for each"
@@ -36,32 +27,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-dir", action="append", default=[], metavar="DIR",
                         help=f"a folder of model folders to scan (repeatable; also ${MODELS_ENV})")
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON on stdout")
-
-
-def survey(model_dirs: list[str]) -> list[dict[str, Any]]:
-    """Every engine with the local weights found for it, each marked usable or not (and why)."""
-    folders = search_folders(model_dirs)
-    engines: list[dict[str, Any]] = []
-    for name in engine_names():
-        family = FAMILIES.get(name)
-        entry: dict[str, Any] = {"engine": name, "needs_weights": family is not None, "weights": []}
-        if family is not None:
-            entry["label"] = family.label
-            entry["known_repos"] = list(family.repo_ids)
-            for path, repo_id in local_candidates(family, folders):
-                item: dict[str, Any] = {"path": str(path), "repo_id": repo_id}
-                try:
-                    weights = validate_weights(path, family, allow_pickle=True, repo_id=repo_id)
-                    item["pipeline_class"] = weights.pipeline_class
-                    item["usable"] = not weights.pickle_files
-                    if weights.pickle_files:
-                        item["problem"] = "pickle checkpoints only (needs --allow-pickle)"
-                except StillMotionError as exc:
-                    item["usable"] = False
-                    item["problem"] = str(exc)
-                entry["weights"].append(item)
-        engines.append(entry)
-    return engines
 
 
 def run(args: argparse.Namespace) -> int:
