@@ -33,7 +33,7 @@ want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/python -m pip install -q --upgrade pip
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[diffusion,ui,dev]"
+  .venv/bin/python -m pip install -q -e ".[diffusion,ui,dev,ray]"
   echo "$want" > "$stamp"
 fi
 

@@ -15,6 +15,7 @@ import pytest
 import soundfile as sf
 from PIL import Image
 from stillmotion.engine.cli import main
+from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import read_timeline_info, safe_file_name
 from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, regenerate
 from stillmotion.engine.timeline.timebase import to_frames
@@ -240,3 +241,36 @@ def test_kdenlive_rendered_by_melt(tmp_path: Path) -> None:
     assert moved_out.max() > 0.2
     assert np.corrcoef(moved_out, moved_gen)[0, 1] > 0.95
     assert np.corrcoef(moved_out[1:], moved_gen[:-1])[0, 1] < 0.8  # a one-frame shift would not match
+
+
+def test_out_only_when_every_clip_rendered_or_partial(tmp_path: Path) -> None:
+    """A clip whose render fails keeps OUT unwritten (finished clips stay for the rerun); --partial writes OUT
+    with the clips that are done."""
+    from stillmotion.engine.render import render_clip
+
+    def flaky(request):  # the second still's render fails, as a crashed or cancelled job would
+        if "second" in request.output:
+            raise BadInputError("worker died")
+        return render_clip(request)
+
+    source = _timeline(tmp_path, Fraction(24))
+    out = tmp_path / "a.otio"
+    with pytest.raises(BadInputError, match="1 of 2 clip"):
+        process_timeline(source, out, TimelineSettings(), render=flaky)
+    assert not out.exists() and (tmp_path / "a_stillmotion" / "001_still.png.mp4").is_file()
+    summary = process_timeline(source, out, TimelineSettings(partial=True), render=flaky, overwrite=True)
+    assert [r["clip"] for r in summary.rendered] == ["still.png"]
+    assert out.exists() and any("worker died; skipped" in p for p in summary.problems)
+
+
+def test_timeline_command_resumes_from_the_job_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Through the job store: a second run of the same command reuses every finished clip."""
+    source = _timeline(tmp_path, Fraction(24))
+    out = tmp_path / "a.otio"
+    assert main(["timeline", str(source), "-o", str(out), "--workers", "1"]) == 0
+    clip = tmp_path / "a_stillmotion" / "001_still.png.mp4"
+    stamp = clip.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(["timeline", str(source), "-o", str(tmp_path / "b.otio"), "--json"]) == 0
+    reused = tmp_path / "b_stillmotion" / "001_still.png.mp4"
+    assert reused.read_bytes() == clip.read_bytes() and clip.stat().st_mtime_ns == stamp

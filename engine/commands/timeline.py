@@ -7,8 +7,9 @@ import json
 import sys
 
 from ..backends import engine_names
+from ..jobs.batch import EXECUTORS
 from ..motion import PRESETS
-from ..timeline.pipeline import DEFAULT_TRACK, EXECUTORS, TimelineSettings, process_timeline
+from ..timeline.pipeline import DEFAULT_TRACK, TimelineSettings, process_timeline
 
 NAME = "timeline"
 HELP = "animate a timeline's stills to its music and add them back as a new track"
@@ -58,8 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same clips)")
     parser.add_argument("--width", type=int, metavar="W", help="rendered width (even; default from each image)")
     parser.add_argument("--height", type=int, metavar="H", help="rendered height (even; default from each image)")
-    parser.add_argument("--executor", choices=EXECUTORS, default="local", help="where clips render")
-    parser.add_argument("--workers", type=int, default=1, help="clips rendered at once by the local executor")
+    parser.add_argument("--executor", choices=EXECUTORS, default="local",
+                        help="where clips render: local worker processes, or Ray tasks (see docs/cluster.md)")
+    parser.add_argument("--workers", type=int,
+                        help="clips rendered at once (default: one per core; diffusion engines one per GPU)")
+    parser.add_argument("--ray-address", metavar="ADDR",
+                        help="join this Ray cluster (default with --executor ray: a private local one)")
+    parser.add_argument("--shared-storage", action="store_true",
+                        help="Ray nodes see the same paths as this machine (else media travel as bytes)")
+    parser.add_argument("--partial", action="store_true",
+                        help="write OUT with the clips that rendered even if some failed (default: only when all "
+                             "are done; rerunning the same command resumes)")
     parser.add_argument("--in-place", action="store_true", help="write IN itself (keeps a backup IN.bak)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT and rendered clips if they exist")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -70,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         engine=args.engine, model=args.model, preset=args.preset, seed=args.seed, width=args.width,
         height=args.height, clips=_names(args.clips), from_video=args.from_video, audio_track=args.audio_track,
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
+        ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

@@ -24,6 +24,7 @@ import opentimelineio as otio
 
 from ..atomic import atomic_path, check_output, write_text
 from ..errors import BadInputError, OutputError, StillMotionError
+from ..jobs.batch import EXECUTORS, run_batch
 from ..request import RenderRequest
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
 from .select import Still, find_stills
@@ -33,7 +34,6 @@ from .timebase import frames_range
 DEFAULT_TRACK = "StillMotion"
 #: Name of the provenance file kept in the media folder (formats that drop clip metadata still regenerate).
 PROVENANCE_FILE = "stillmotion.json"
-EXECUTORS = ("local",)
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 RenderFunction = Callable[[RenderRequest], Any]
@@ -54,8 +54,14 @@ class TimelineSettings:
     audio_track: int | None = None
     track_name: str = DEFAULT_TRACK
     executor: str = "local"
-    workers: int = 1
+    #: Clips rendered at once (None: one per core for the procedural engine, one for diffusion engines).
+    workers: int | None = None
     rate: str | None = None
+    ray_address: str | None = None
+    #: Ray nodes see the same paths as this machine (else media travel through Ray as bytes).
+    shared_storage: bool = False
+    #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
+    partial: bool = False
 
 
 @dataclass
@@ -178,12 +184,28 @@ def render_one(request: RenderRequest) -> Any:
     return render_clip(request)
 
 
-def render_requests(outcomes: list[ClipOutcome], executor: str = "local", workers: int = 1,
-                    render: RenderFunction = render_one,
-                    on_done: Callable[[ClipOutcome], None] | None = None) -> list[ClipOutcome]:
-    """Render every outcome's request; a clip's failure is recorded on it and the others go on."""
+def render_requests(outcomes: list[ClipOutcome], executor: str = "local", workers: int | None = None,
+                    render: RenderFunction | None = None,
+                    on_done: Callable[[ClipOutcome], None] | None = None, *, ray_address: str | None = None,
+                    timeline: str | None = None, shared_storage: bool = False) -> list[ClipOutcome]:
+    """Render every outcome's request; a clip's failure is recorded on it and the others go on.
+
+    By default the batch goes through the job store and an executor (`run_batch`): finished clips are reused,
+    a crashed batch resumes where it stopped. A custom `render` (tests, `regenerate`) runs in this process.
+    """
     if executor not in EXECUTORS:
         raise BadInputError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+    if render is None:
+        items = run_batch([o.request for o in outcomes], executor, workers=workers, ray_address=ray_address,
+                          timeline=timeline, shared_storage=shared_storage)
+        for outcome, item in zip(outcomes, items, strict=True):
+            if item.status == "done":
+                outcome.result = item.render_result()
+            else:
+                outcome.error = item.error or item.status
+            if on_done is not None:
+                on_done(outcome)
+        return outcomes
 
     def run(outcome: ClipOutcome) -> ClipOutcome:
         try:
@@ -194,7 +216,7 @@ def render_requests(outcomes: list[ClipOutcome], executor: str = "local", worker
             on_done(outcome)
         return outcome
 
-    if workers <= 1 or len(outcomes) <= 1:
+    if not workers or workers <= 1 or len(outcomes) <= 1:
         return [run(o) for o in outcomes]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(run, outcomes))
@@ -295,7 +317,7 @@ def _report(line: str) -> None:
 
 
 def process_timeline(in_path: str | Path, out_path: str | Path | None, settings: TimelineSettings,
-                     overwrite: bool = False, in_place: bool = False, render: RenderFunction = render_one,
+                     overwrite: bool = False, in_place: bool = False, render: RenderFunction | None = None,
                      report: Callable[[str], None] = _report) -> TimelineSummary:
     """Do everything `stillmotion timeline` does; problems are reported per clip, fatal ones raise."""
     source = Path(in_path)
@@ -314,8 +336,10 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         raise OutputError(f"{out.name}: {out_fmt.label} cannot be written")
     if settings.executor not in EXECUTORS:
         raise BadInputError(f"executor {settings.executor!r} is not one of {', '.join(EXECUTORS)}")
-    if settings.workers < 1:
+    if settings.workers is not None and settings.workers < 1:
         raise BadInputError(f"workers must be ≥ 1, got {settings.workers}")
+    if settings.ray_address and settings.executor != "ray":
+        raise BadInputError("--ray-address needs --executor ray")
     if not settings.track_name.strip():
         raise BadInputError("--track needs a non-empty name")
 
@@ -347,15 +371,22 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
             report(problems[-1])
             continue
         outcomes.append(ClipOutcome(still, request))
-    render_requests(outcomes, settings.executor, settings.workers, render)
+    render_requests(outcomes, settings.executor, settings.workers, render, ray_address=settings.ray_address,
+                    timeline=str(out.resolve()), shared_storage=settings.shared_storage)
     done = [o for o in outcomes if o.error is None]
-    for failed in (o for o in outcomes if o.error is not None):
-        problems.append(f"still {failed.still.name!r}: {failed.error}; skipped")
+    failed = [o for o in outcomes if o.error is not None]
+    for outcome in failed:
+        problems.append(f"still {outcome.still.name!r}: {outcome.error}"
+                        + ("; skipped" if settings.partial else ""))
         report(problems[-1])
     if not done:
         if folder_created and not any(folder.iterdir()):
             folder.rmdir()
         raise BadInputError(f"{source.name}: no clip could be rendered; {out.name} not written")
+    if failed and not settings.partial:
+        raise BadInputError(f"{len(failed)} of {len(outcomes)} clip(s) failed; {out.name} not written "
+                            "(the finished clips are kept: run the same command again to render only the rest, "
+                            "or pass --partial to write OUT with the clips that are done)")
 
     add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
     backup = None
