@@ -58,3 +58,4 @@ def test_subcommand_help_is_complete(name: str) -> None:
         if act.dest != "help":
             assert act.help, f"{name}: option {act.option_strings or act.dest} has no help text"
     assert "usage:" in text
+
