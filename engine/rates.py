@@ -21,6 +21,21 @@ MAX_DURATION = Fraction(3 * 3600)
 _NTSC_BASES = (24, 30, 48, 60, 120)
 
 
+def nearest_ntsc(rate: Fraction | float, tolerance: Fraction | float) -> Fraction | None:
+    """The NTSC rate N*1000/1001 within `tolerance` of `rate` (23.976 → 24000/1001), or None.
+
+    Whole rates are never snapped: 24 stays 24.
+    """
+    value = Fraction(rate)
+    if value.denominator == 1:
+        return None
+    for base in _NTSC_BASES:
+        ntsc = Fraction(base * 1000, 1001)
+        if abs(value - ntsc) < Fraction(tolerance):
+            return ntsc
+    return None
+
+
 def parse_fps(text: str | float | int | Fraction) -> Fraction:
     """Parse '24', '23.976', '29.97', '24000/1001' into an exact rate.
 
@@ -39,11 +54,7 @@ def parse_fps(text: str | float | int | Fraction) -> Fraction:
         except (ValueError, ZeroDivisionError, InvalidOperation):
             raise BadInputError(f"frame rate {raw!r} is not a number (use e.g. 24, 23.976 or 24000/1001)") from None
         if "/" not in raw:
-            for base in _NTSC_BASES:
-                ntsc = Fraction(base * 1000, 1001)
-                if rate != base and abs(rate - ntsc) < Fraction(1, 100):
-                    rate = ntsc
-                    break
+            rate = nearest_ntsc(rate, Fraction(1, 100)) or rate
     if rate <= 0 or rate > MAX_FPS:
         raise BadInputError(f"frame rate {float(rate):g} is out of range (0, {int(MAX_FPS)}]")
     return rate

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 import opentimelineio as otio
 
-_NTSC_BASES = (24, 30, 48, 60, 120)
+from ..rates import nearest_ntsc
 
 
 def exact_rate(rate: float) -> Fraction:
@@ -21,11 +21,7 @@ def exact_rate(rate: float) -> Fraction:
     nearest = round(rate)
     if abs(rate - nearest) < 1e-6:
         return Fraction(nearest)
-    for base in _NTSC_BASES:
-        ntsc = Fraction(base * 1000, 1001)
-        if abs(rate - float(ntsc)) < 5e-3:
-            return ntsc
-    return Fraction(rate).limit_denominator(1001)
+    return nearest_ntsc(rate, Fraction(5, 1000)) or Fraction(rate).limit_denominator(1001)
 
 
 def to_seconds(time: otio.opentime.RationalTime) -> Fraction:
