@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 mode="${1:-demo}"
 shift || true
 
-APT_PACKAGES=(python3-venv ffmpeg fluidsynth fluid-soundfont-gm melt libsndfile1
+APT_PACKAGES=(python3-venv ffmpeg fluidsynth fluid-soundfont-gm melt blender libsndfile1
               libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 xvfb)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

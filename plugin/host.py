@@ -29,7 +29,11 @@ class Capability(enum.Flag):
 
 @dataclass(frozen=True)
 class RecordRange:
-    """A span on the host's timeline, in frames at `fps` (exact)."""
+    """A span on the host's timeline, in frames at `fps` (exact).
+
+    Frames count from the first frame of the timeline as `read_timeline` returns it (its tracks' frame 0); each
+    adapter adds the host's own start (Blender's first strip or scene start, Resolve's start timecode).
+    """
 
     start_frame: int
     frames: int
@@ -44,6 +48,8 @@ class InsertedClip:
     start_frame: int
     frames: int
     media_path: str
+    #: The host timeline holding the clip when it is not the current one (a fallback import made a new one).
+    timeline: str = ""
 
 
 class HostAdapter(ABC):
@@ -80,3 +86,11 @@ class HostAdapter(ABC):
                     metadata: dict | None = None) -> InsertedClip:
         """Import `media_path` and place it at `record` on `track` (a new track when None), as one undo step
         where the host has undo. Must verify the placement and raise when the host silently failed."""
+
+    def save(self) -> str | None:
+        """Persist the host's document where the host does not do it itself; the path written, or None."""
+        return None
+
+    def feature_names(self) -> frozenset[str]:
+        """Capabilities as lower-case names, the form the panel's view model uses ("playhead", "insert_clip")."""
+        return frozenset(flag.name.lower() for flag in Capability if flag in self.capabilities() and flag.name)

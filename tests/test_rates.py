@@ -5,7 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import pytest
-
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.rates import frame_count, parse_fps, parse_seconds
 from stillmotion.engine.timeline.timebase import exact_rate
