@@ -21,7 +21,7 @@ from PIL import Image
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import find_stills, timeline_rate
 from stillmotion.engine.video import read_frames
-from stillmotion.plugin.blender.convert import for_render, origin_frame, scene_rate, sequencer_to_otio
+from stillmotion.plugin.blender.convert import origin_frame, scene_rate, sequencer_to_otio
 from stillmotion.plugin.blender.snapshot import strips_to_animate
 
 BLENDER = shutil.which("blender")
@@ -80,7 +80,7 @@ def test_sequencer_maps_to_tracks_with_offsets_mutes_and_metas(tmp_path: Path) -
     song = next(iter(timeline.audio_tracks()))[1]
     # 12 trimmed frames plus 0.5 s at 24000/1001 = 12 + 11.988 frames into the file
     assert song.source_range.start_time.value == pytest.approx(12 + 0.5 * 24000 / 1001)
-    selection = find_stills(for_render(timeline), rate, tmp_path)
+    selection = find_stills(timeline, rate, tmp_path)
     still = next(s for s in selection.stills if s.name == "a")
     assert (still.record_start, still.frames) == (15, 24)
     assert [seg.record_start for seg in still.audio] == [Fraction(2) / rate]  # the song starts 2 frames later
@@ -97,7 +97,7 @@ def test_muted_sound_is_not_music(tmp_path: Path) -> None:
     timeline = sequencer_to_otio(snapshot([
         strip("a", "IMAGE", 2, 1, 20, directory=str(tmp_path), files=["a.png"]),
         strip("song", "SOUND", 1, 1, 20, filepath=str(wav), mute=True)]))
-    stills = find_stills(for_render(timeline), timeline_rate(timeline), tmp_path).stills
+    stills = find_stills(timeline, timeline_rate(timeline), tmp_path).stills
     assert stills[0].audio == []
 
 

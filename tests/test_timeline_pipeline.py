@@ -16,7 +16,7 @@ import soundfile as sf
 from PIL import Image
 from stillmotion.engine.cli import main
 from stillmotion.engine.errors import BadInputError
-from stillmotion.engine.timeline import read_timeline_info, safe_file_name
+from stillmotion.engine.timeline import find_stills, read_timeline, read_timeline_info, safe_file_name
 from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, regenerate
 from stillmotion.engine.timeline.timebase import to_frames
 from stillmotion.engine.video import VideoInfo, read_frames
@@ -274,3 +274,18 @@ def test_timeline_command_resumes_from_the_job_store(tmp_path: Path, capsys: pyt
     assert main(["timeline", str(source), "-o", str(tmp_path / "b.otio"), "--json"]) == 0
     reused = tmp_path / "b_stillmotion" / "001_still.png.mp4"
     assert reused.read_bytes() == clip.read_bytes() and clip.stat().st_mtime_ns == stamp
+
+
+def test_muted_music_and_disabled_stills_are_left_alone(tmp_path: Path) -> None:
+    """Muted audio is not heard, so it does not drive motion; a disabled still is skipped unless named."""
+    source = _timeline(tmp_path, Fraction(24))
+    timeline = otio.adapters.read_from_file(str(source))
+    timeline.tracks[1].enabled = False  # mute A1
+    timeline.tracks[0][1].enabled = False  # disable the first still
+    otio.adapters.write_to_file(timeline, str(source))
+    selection = find_stills(read_timeline(source), Fraction(24), tmp_path)
+    assert [s.name for s in selection.stills] == ["second"]
+    assert selection.stills[0].audio == []
+    assert any("muted" in p for p in selection.problems) and any("disabled" in p for p in selection.problems)
+    named = find_stills(read_timeline(source), Fraction(24), tmp_path, names=["still.png"])
+    assert [s.name for s in named.stills] == ["still.png"]

@@ -141,6 +141,9 @@ def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, tim
             lo, hi = max(start, a0), min(end, a1)
             if hi <= lo:
                 continue
+            if not (track.enabled and item.enabled):  # muted audio is not heard, so it does not drive motion
+                problems.append(f"audio {item.name!r} on A{number} under still {still.name!r} is muted; not used")
+                continue
             path = media_path(item.media_reference, timeline_dir, media_root)
             if path is None or not path.is_file():
                 shown = path or getattr(item.media_reference, "target_url", None) or item.name
@@ -184,6 +187,9 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
                 continue
             seen.add(item.name)
             label = f"{item.name!r} on V{track_index + 1}"
+            if wanted is None and not (track.enabled and item.enabled):
+                selection.problems.append(f"still {label} is disabled; skipped (name it with --clips to animate it)")
+                continue
             placed = item.range_in_parent()
             start = to_frames(placed.start_time, rate)
             frames = to_frames(placed.start_time + placed.duration, rate) - start

@@ -147,14 +147,3 @@ def sequencer_to_otio(snapshot: dict[str, Any]) -> otio.schema.Timeline:
         "frame_end": snapshot["frame_end"], "blend_file": snapshot.get("blend_file", ""),
     }
     return timeline
-
-
-def for_render(timeline: otio.schema.Timeline) -> otio.schema.Timeline:
-    """A copy the engine can read as Blender plays it: muted sound strips and muted channels become gaps (the
-    engine takes every audio clip overlapping a still as its music)."""
-    copy = timeline.deepcopy()
-    for track in copy.audio_tracks():
-        for index, item in enumerate(list(track)):
-            if isinstance(item, otio.schema.Clip) and (not item.enabled or not track.enabled):
-                track[index] = otio.schema.Gap(source_range=item.source_range)
-    return copy

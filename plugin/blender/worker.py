@@ -25,7 +25,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     from stillmotion.engine.errors import BadInputError
     from stillmotion.engine.timeline import TimelineSettings, process_timeline, safe_file_name, write_timeline
 
-    from .convert import for_render, origin_frame, sequencer_to_otio
+    from .convert import origin_frame, sequencer_to_otio
 
     snapshot = job["snapshot"]
     names = list(job.get("strips") or [])
@@ -33,7 +33,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
         raise BadInputError("no image strips to animate (add an image strip to the sequencer)")
     folder = Path(job["output_dir"])
     folder.mkdir(parents=True, exist_ok=True)
-    timeline = for_render(sequencer_to_otio(snapshot))
+    timeline = sequencer_to_otio(snapshot)  # the engine itself leaves muted strips and channels out
     stem = Path(safe_file_name(snapshot.get("scene") or "scene", 0, "")).name[4:] or "scene"
     source = folder / f"{stem}.otio"
     out = folder / f"{stem}_animated.otio"
