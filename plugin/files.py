@@ -13,10 +13,10 @@ from pathlib import Path
 import opentimelineio as otio
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import read_timeline_info, timeline_format, write_timeline
+from stillmotion.engine.timeline.edit import find_placed, generated_clip, place_clip
 from stillmotion.engine.timeline.pipeline import media_url
 
 from .host import Capability, HostAdapter, InsertedClip, RecordRange
-from .placement import find_placed, generated_clip, place_clip
 
 #: Formats a new track cannot be written back into faithfully; their inserts are saved as .otio.
 _SAVED_AS_OTIO = {".edl", ".aaf"}

@@ -14,11 +14,11 @@ from PIL import Image
 from stillmotion.engine.errors import BadInputError, StillMotionError
 from stillmotion.engine.request import RenderRequest
 from stillmotion.engine.timeline import find_stills, read_timeline_info, timeline_rate, write_timeline
+from stillmotion.engine.timeline.edit import find_placed
 from stillmotion.engine.timeline.timebase import frames_range
 from stillmotion.engine.video import VideoInfo
 from stillmotion.plugin.files import FileHost, default_output
 from stillmotion.plugin.host import Capability, RecordRange
-from stillmotion.plugin.placement import find_placed
 from stillmotion.plugin.runtime import render_in_subprocess
 
 RATE = Fraction(30000, 1001)

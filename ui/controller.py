@@ -34,6 +34,7 @@ from stillmotion.engine.timeline import (
     timeline_format,
     write_timeline,
 )
+from stillmotion.engine.timeline.edit import generated_clip, place_clip, replace_generated_clip
 from stillmotion.engine.timeline.pipeline import (
     ClipOutcome,
     media_folder_for,
@@ -560,10 +561,10 @@ class PanelController(QObject):
             self.vm.error = "that attempt's still is no longer on the timeline"
             return False
         track = track or self.vm.insert_track or DEFAULT_INSERT_TRACK
-        clip = timeline_edit.generated_clip(f"{still.name} (StillMotion)", self._media_url(job), still.frames,
+        clip = generated_clip(f"{still.name} (StillMotion)", self._media_url(job), still.frames,
                                             self.rate, self._clip_metadata(job))
         try:
-            timeline_edit.place_generated_clip(self.timeline, clip, still.record_start, self.rate, track)
+            place_clip(self.timeline, clip, still.record_start, self.rate, track)
         except StillMotionError as exc:
             self.vm.error = str(exc)
             return False
@@ -579,7 +580,7 @@ class PanelController(QObject):
             return False
         still = self.stills[job.still_key]
         try:
-            clip = timeline_edit.replace_generated_clip(self.timeline, still.name, still.record_start,
+            clip = replace_generated_clip(self.timeline, still.name, still.record_start,
                                                         self._media_url(job), self._clip_metadata(job))
         except StillMotionError as exc:
             self.vm.error = str(exc)

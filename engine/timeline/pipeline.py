@@ -26,12 +26,12 @@ from ..atomic import atomic_path, check_output, write_text
 from ..errors import BadInputError, OutputError, StillMotionError
 from ..jobs.batch import EXECUTORS, run_batch
 from ..request import RenderRequest
+from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
 from .select import Still, find_stills
 from .timebase import frames_range
 
 #: Track name used when none is given.
-DEFAULT_TRACK = "StillMotion"
 #: Name of the provenance file kept in the media folder (formats that drop clip metadata still regenerate).
 PROVENANCE_FILE = "stillmotion.json"
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
@@ -282,15 +282,9 @@ def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutc
             still = outcome.still
             if still.record_start > position:
                 track.append(otio.schema.Gap(source_range=frames_range(0, still.record_start - position, rate)))
-            media = Path(outcome.request.output)
-            available = frames_range(0, still.frames, rate)
-            reference = otio.schema.ExternalReference(target_url=media_url(media, out, relative_media),
-                                                      available_range=available)
-            reference.name = media.name
-            clip = otio.schema.Clip(name=f"{still.name} (StillMotion)", media_reference=reference,
-                                    source_range=frames_range(0, still.frames, rate))
-            clip.metadata["stillmotion"] = provenance(outcome, rate)
-            track.append(clip)
+            url = media_url(Path(outcome.request.output), out, relative_media)
+            track.append(generated_clip(f"{still.name} (StillMotion)", url, still.frames, rate,
+                                        provenance(outcome, rate)))
             position = still.record_end
         timeline.tracks.append(track)
         tracks.append(track)

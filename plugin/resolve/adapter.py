@@ -25,10 +25,10 @@ import opentimelineio as otio
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.rates import parse_fps
 from stillmotion.engine.timeline import read_timeline_info, write_timeline
+from stillmotion.engine.timeline.edit import generated_clip, place_clip
 from stillmotion.engine.timeline.timebase import frames_range
 
 from ..host import Capability, HostAdapter, InsertedClip, RecordRange
-from ..placement import generated_clip, place_clip
 
 #: Where Resolve installs its scripting module, per platform (overridden by $RESOLVE_SCRIPT_API).
 SCRIPT_API_DIRS = {
