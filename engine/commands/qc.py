@@ -61,26 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _thresholds(args: argparse.Namespace) -> QCThresholds:
-    data: dict = {}
-    if args.thresholds:
-        try:
-            data = json.loads(Path(args.thresholds).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise BadInputError(f"cannot read thresholds {args.thresholds}: {exc}") from None
-        if not isinstance(data, dict):
-            raise BadInputError(f"thresholds {args.thresholds} must hold a JSON object")
-    for item in args.threshold:
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise BadInputError(f"--threshold {item!r} must look like NAME=VALUE")
-        try:
-            data[name.strip()] = float(value)
-        except ValueError:
-            raise BadInputError(f"--threshold {item!r}: {value!r} is not a number") from None
-    if args.gates is not None:
-        gates = [g.strip() for g in args.gates.split(",") if g.strip()]
-        data["gates"] = [] if gates == ["none"] else gates
-    return QCThresholds.from_json(data)
+    return QCThresholds.from_overrides(args.gates, args.threshold, args.thresholds)
 
 
 def _music_times(audio: str, start: Fraction, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:

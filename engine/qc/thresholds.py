@@ -5,8 +5,10 @@ Pixel quantities are in "pixels at a 256-pixel short side" so one threshold hold
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from ..errors import BadInputError
@@ -89,3 +91,29 @@ class QCThresholds:
             values["gates"] = tuple(g for g in ALL_GATES if g in set(gates)) + tuple(
                 g for g in gates if g not in ALL_GATES)
         return cls(**values)
+
+    @classmethod
+    def from_overrides(cls, gates: str | None = None, overrides: list[str] | None = None,
+                       file: str | None = None) -> QCThresholds:
+        """Defaults, then a JSON file, then NAME=VALUE overrides, then a comma-separated gate list ('none' turns
+        every gate off) — what the command-line options --gates / --threshold / --thresholds say."""
+        data: dict[str, Any] = {}
+        if file:
+            try:
+                data = json.loads(Path(file).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadInputError(f"cannot read thresholds {file}: {exc}") from None
+            if not isinstance(data, dict):
+                raise BadInputError(f"thresholds {file} must hold a JSON object")
+        for item in overrides or []:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise BadInputError(f"--threshold {item!r} must look like NAME=VALUE")
+            try:
+                data[name.strip()] = float(value)
+            except ValueError:
+                raise BadInputError(f"--threshold {item!r}: {value!r} is not a number") from None
+        if gates is not None:
+            names = [g.strip() for g in gates.split(",") if g.strip()]
+            data["gates"] = [] if names == ["none"] else names
+        return cls.from_json(data)
