@@ -7,7 +7,9 @@
 Speed: render + encode a 10-s 1080p 24-fps clip (`render_clip`, QC off, then QC on) and, in the same run and
 interleaved with it, a plain 10-s Ken Burns clip of the same still and size made by ffmpeg's `zoompan` filter with
 libx264 `veryfast` at the same CRF (16) our writer uses. The machine is shared, so each is run `--repeats` times
-alternately and the ratio of medians is reported.
+alternately and the ratio of medians is reported, for wall time (the target) and for CPU time (user + sys of all
+threads; less sensitive to other jobs on the machine). Our writer adds `video.X264_SPEED_PARAMS` to the preset; a
+third row renders with the plain preset (exactly ffmpeg's encoder settings) so the encoder's share is visible.
 Quality: each preset rendered at 512x288 for 8 s over a click track at 120 BPM (beats known exactly), measured by
 engine/qc: global-motion share (one similarity transform per frame pair; Ken Burns ≈ 1), beat-hit rate (beats
 whose motion-energy peak is within ±1 frame), AV-Align (TempoTokens IoU, ±1 frame). The zoompan clip is measured
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from media_fixtures import photo, write_click_track  # noqa: E402
+from stillmotion.engine import video  # noqa: E402
 from stillmotion.engine.images import fit_image, load_image  # noqa: E402
 from stillmotion.engine.motion import PRESETS  # noqa: E402
 from stillmotion.engine.qc import QCThresholds, qc_video  # noqa: E402
@@ -41,17 +45,29 @@ from stillmotion.engine.request import AudioSegment, RenderRequest  # noqa: E402
 CRF = 16
 
 
-def zoompan(image: Path, out: Path, width: int, height: int, seconds: int, fps: int = 24) -> float:
-    """ffmpeg's own Ken Burns: a slow centred zoom to 1.3x; returns wall seconds."""
+def zoompan(image: Path, out: Path, width: int, height: int, seconds: int, fps: int = 24) -> tuple[float, float]:
+    """ffmpeg's own Ken Burns: a slow centred zoom to 1.3x; returns (wall seconds, CPU seconds)."""
     frames = seconds * fps
     graph = (f"scale={width}:{height}:force_original_aspect_ratio=increase,crop={width}:{height},"
              f"zoompan=z='min(zoom+{0.3 / frames:.6f},1.3)':d={frames}:x='iw/2-(iw/zoom/2)':y='ih/2-(ih/zoom/2)'"
              f":s={width}x{height}:fps={fps}")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), _children_cpu()
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(image), "-filter_complex", graph,
                     "-frames:v", str(frames), "-c:v", "libx264", "-preset", "veryfast", "-crf", str(CRF),
                     "-pix_fmt", "yuv420p", str(out)], check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu
+
+
+def _children_cpu() -> float:
+    usage = os.times()
+    return usage.children_user + usage.children_system
+
+
+def _timed_render(req: RenderRequest) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of this process, all threads) for one render_clip."""
+    started, cpu = time.perf_counter(), time.process_time()
+    render_clip(req)
+    return time.perf_counter() - started, time.process_time() - cpu
 
 
 def request(image: Path, out: Path, width: int, height: int, seconds: float, song: Path | None,
@@ -65,22 +81,30 @@ def request(image: Path, out: Path, width: int, height: int, seconds: float, son
 
 def bench_speed(tmp: Path, song: Path, repeats: int) -> None:
     image = photo("landscape")
-    ours, ours_qc, theirs = [], [], []
+    runs: dict[str, list[tuple[float, float]]] = {"zoompan": [], "off": [], "on": [], "plain": []}
+    load_start = _load()
     for _ in range(repeats):
-        theirs.append(zoompan(image, tmp / "zoompan.mp4", 1920, 1080, 10))
-        started = time.perf_counter()
-        render_clip(request(image, tmp / "ours.mp4", 1920, 1080, 10, song))
-        ours.append(time.perf_counter() - started)
-        started = time.perf_counter()
-        render_clip(request(image, tmp / "ours_qc.mp4", 1920, 1080, 10, song, qc=True))
-        ours_qc.append(time.perf_counter() - started)
-    zp, us, us_qc = statistics.median(theirs), statistics.median(ours), statistics.median(ours_qc)
-    print(f"speed, 1920x1080 24 fps 10 s ({repeats} alternating runs, medians; load average at end "
-          f"{_load():.1f} on 2 cores):")
-    print(f"  ffmpeg zoompan + libx264 veryfast crf {CRF}: {zp:6.2f} s   runs {_fmt(theirs)}")
-    print(f"  stillmotion render, QC off:                {us:6.2f} s   runs {_fmt(ours)}   ratio {us / zp:.2f}")
-    print(f"  stillmotion render, QC on (default):       {us_qc:6.2f} s   runs {_fmt(ours_qc)}   "
-          f"ratio {us_qc / zp:.2f}")
+        runs["zoompan"].append(zoompan(image, tmp / "zoompan.mp4", 1920, 1080, 10))
+        runs["off"].append(_timed_render(request(image, tmp / "ours.mp4", 1920, 1080, 10, song)))
+        runs["on"].append(_timed_render(request(image, tmp / "ours_qc.mp4", 1920, 1080, 10, song, qc=True)))
+        speed_params, video.X264_SPEED_PARAMS = video.X264_SPEED_PARAMS, ""  # the plain preset, as ffmpeg's
+        try:
+            runs["plain"].append(_timed_render(request(image, tmp / "ours_plain.mp4", 1920, 1080, 10, song)))
+        finally:
+            video.X264_SPEED_PARAMS = speed_params
+    wall = {k: statistics.median(r[0] for r in v) for k, v in runs.items()}
+    cpu = {k: statistics.median(r[1] for r in v) for k, v in runs.items()}
+    print(f"speed, 1920x1080 24 fps 10 s ({repeats} alternating runs, medians; load average {load_start:.1f} at "
+          f"start, {_load():.1f} at end, on {os.cpu_count()} cores):")
+    labels = {"zoompan": f"ffmpeg zoompan + libx264 veryfast crf {CRF}",
+              "off": "stillmotion render, QC off",
+              "on": "stillmotion render, QC on (default)",
+              "plain": "stillmotion, QC off, plain veryfast x264"}
+    for key, label in labels.items():
+        ratio = "" if key == "zoompan" else (f"   wall ratio {wall[key] / wall['zoompan']:.2f}   "
+                                             f"CPU ratio {cpu[key] / cpu['zoompan']:.2f}")
+        print(f"  {label:42s} wall {wall[key]:6.2f} s {_fmt([r[0] for r in runs[key]])}   "
+              f"CPU {cpu[key]:6.2f} s{ratio}")
 
 
 def _fmt(values: list[float]) -> str:
