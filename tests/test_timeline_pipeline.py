@@ -289,3 +289,19 @@ def test_muted_music_and_disabled_stills_are_left_alone(tmp_path: Path) -> None:
     assert any("muted" in p for p in selection.problems) and any("disabled" in p for p in selection.problems)
     named = find_stills(read_timeline(source), Fraction(24), tmp_path, names=["still.png"])
     assert [s.name for s in named.stills] == ["still.png"]
+
+
+def test_timeline_takes_the_same_render_options_as_render(tmp_path: Path) -> None:
+    """--preset/--intensity/--anchor/--fit/--qc-* mean the same for `timeline` as for `render`."""
+    source = _timeline(tmp_path, Fraction(24))
+    out = tmp_path / "a.otio"
+    assert main(["timeline", str(source), "-o", str(out), "--clips", "still.png", "--preset", "calm",
+                 "--intensity", "0.5", "--anchor", "end", "--fit", "letterbox", "--seed", "7",
+                 "--qc-gates", "frozen,drift", "--qc-threshold", "max_identity_drift=0.4"]) == 0
+    timeline, _ = read_timeline_info(out)
+    (clip,) = [c for c in timeline.find_clips() if "stillmotion" in c.metadata]
+    request = clip.metadata["stillmotion"]["request"]
+    assert (request["preset"], request["intensity"], request["anchor"], request["fit"], request["seed"]) == (
+        "calm", 0.5, "end", "letterbox", 7)
+    thresholds = request["options"]["qc_thresholds"]
+    assert list(thresholds["gates"]) == ["frozen", "drift"] and thresholds["max_identity_drift"] == 0.4

@@ -8,14 +8,13 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from ..backends import engine_names
 from ..backends.base import Event, Progress
 from ..errors import BadInputError
-from ..images import FIT_POLICIES, default_size, load_image
-from ..motion import PRESETS, MotionSchedule, parse_routing
+from ..images import default_size, load_image
 from ..rates import fps_label, frame_count, parse_fps, parse_seconds
-from ..render import ANCHORS, render_clip
+from ..render import render_clip
 from ..request import AudioSegment, RenderRequest
+from ._render_options import add_render_options, render_settings
 
 NAME = "render"
 HELP = "animate one still for an exact duration, driven by the music"
@@ -43,30 +42,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fps", required=True, metavar="FPS", help="frame rate, e.g. 24, 23.976, 30000/1001")
     parser.add_argument("--width", type=int, metavar="W", help="output width (even; default from the image)")
     parser.add_argument("--height", type=int, metavar="H", help="output height (even; default from the image)")
-    parser.add_argument("--fit", choices=FIT_POLICIES, default="cover", help="how the still fills the frame")
-    parser.add_argument("--engine", choices=engine_names(), default="procedural", help="image-to-video engine")
-    parser.add_argument("--model", metavar="DIR", help="local weights folder for diffusion engines")
-    parser.add_argument("--prompt", default="", help="text prompt (diffusion engines)")
-    parser.add_argument("--negative-prompt", default="", help="negative prompt (diffusion engines)")
     parser.add_argument("--end-image", metavar="IMAGE",
                         help="two-still mode (diffusion engines): the clip moves from IMAGE to this still")
-    parser.add_argument("--steps", type=int, help="denoising steps (diffusion engines; default per engine)")
-    parser.add_argument("--allow-pickle", action="store_true",
-                        help="allow pickle checkpoints (.bin/.ckpt/.pt) in --model; only for weights you trust")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="pulse", help="motion preset")
-    parser.add_argument("--intensity", type=float, default=1.0, help="overall motion strength (0-4, default 1)")
-    parser.add_argument("--routing", metavar="CH=SRC,...",
-                        help="band routing overrides, e.g. pulse=low,sway=high (sources: beat downbeat onset "
-                             "energy low mid high flux)")
-    parser.add_argument("--anchor", choices=ANCHORS, default="start",
-                        help="where the still appears exactly: first frame (default), last, or middle")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same clip)")
     parser.add_argument("--alpha", action="store_true",
                         help="keep the still's alpha: writes ProRes 4444 (use a .mov output)")
-    parser.add_argument("--no-qc", action="store_true", help="skip the quality gates (frozen, Ken Burns, drift, sync)")
-    parser.add_argument("--qc-retries", type=int, default=2, help="retries when a gate fails (default 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    add_render_options(parser)
 
 
 def build_request(args: argparse.Namespace) -> RenderRequest:
@@ -87,28 +69,15 @@ def build_request(args: argparse.Namespace) -> RenderRequest:
                               duration=Fraction(frames) / fps)]
     if args.alpha and Path(args.output).suffix.lower() != ".mov":
         raise BadInputError("--alpha writes ProRes 4444: give an output ending in .mov")
-    if args.qc_retries < 0 or args.qc_retries > 10:
-        raise BadInputError(f"--qc-retries {args.qc_retries} is out of range (0..10)")
-    schedule = MotionSchedule(preset=args.preset, intensity=args.intensity, seed=args.seed,
-                              routing=parse_routing(args.routing))
-    options: dict = {"qc_retries": args.qc_retries, "schedule": schedule.to_json()}
+    settings = render_settings(args)
     if args.alpha:
-        options["alpha"] = True
-    if args.allow_pickle:
-        options["allow_pickle"] = True
-    if args.steps is not None:
-        if not 1 <= args.steps <= 500:
-            raise BadInputError(f"--steps {args.steps} is out of range (1..500)")
-        options["steps"] = args.steps
+        settings["options"]["alpha"] = True
     end_image = None
     if args.end_image:
         end_image = str(Path(load_image(args.end_image).path).resolve())  # fails early on a bad image
     return RenderRequest(
         image=str(Path(args.image).resolve()), output=str(Path(args.output)), fps=fps, frames=frames,
-        width=width, height=height, audio=audio, engine=args.engine, model=args.model, preset=args.preset,
-        intensity=args.intensity, seed=args.seed, fit=args.fit, anchor=args.anchor, qc=not args.no_qc,
-        prompt=args.prompt, negative_prompt=args.negative_prompt, end_image=end_image,
-        overwrite=args.overwrite, options=options,
+        width=width, height=height, audio=audio, end_image=end_image, overwrite=args.overwrite, **settings,
     )
 
 

@@ -6,10 +6,9 @@ import argparse
 import json
 import sys
 
-from ..backends import engine_names
 from ..jobs.batch import EXECUTORS
-from ..motion import PRESETS
 from ..timeline.pipeline import DEFAULT_TRACK, TimelineSettings, process_timeline
+from ._render_options import add_render_options, render_settings
 
 NAME = "timeline"
 HELP = "animate a timeline's stills to its music and add them back as a new track"
@@ -53,10 +52,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", metavar="FPS",
                         help="timeline frame rate where the file has none (EDL; default 24, or 29.97 when the "
                              "EDL says DROP FRAME)")
-    parser.add_argument("--engine", choices=engine_names(), default="procedural", help="image-to-video engine")
-    parser.add_argument("--model", metavar="DIR", help="local weights folder for diffusion engines")
-    parser.add_argument("--preset", choices=sorted(PRESETS), default="pulse", help="motion preset")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same clips)")
     parser.add_argument("--width", type=int, metavar="W", help="rendered width (even; default from each image)")
     parser.add_argument("--height", type=int, metavar="H", help="rendered height (even; default from each image)")
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -73,11 +68,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-place", action="store_true", help="write IN itself (keeps a backup IN.bak)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT and rendered clips if they exist")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    add_render_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    render = render_settings(args)
     settings = TimelineSettings(
-        engine=args.engine, model=args.model, preset=args.preset, seed=args.seed, width=args.width,
+        engine=render.pop("engine"), model=render.pop("model"), preset=render.pop("preset"),
+        seed=render.pop("seed"), render=render, width=args.width,
         height=args.height, clips=_names(args.clips), from_video=args.from_video, audio_track=args.audio_track,
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,

@@ -62,6 +62,9 @@ class TimelineSettings:
     shared_storage: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
+    #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
+    #: render options give them.
+    render: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -165,12 +168,13 @@ def build_request(still: Still, index: int, rate: Fraction, folder: Path, settin
     assert image is not None
     loaded = load_image(image)
     width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
+    extra = dict(settings.render)
+    options = dict(extra.pop("options", {}))
+    options["timeline"] = {"clip": still.name, "track": still.track_name, "record_start_frame": still.record_start}
     return RenderRequest(
         image=str(image), output=str(output), fps=rate, frames=still.frames, width=width, height=height,
         audio=list(still.audio), engine=settings.engine, model=settings.model, preset=settings.preset,
-        seed=settings.seed, overwrite=overwrite,
-        options={"timeline": {"clip": still.name, "track": still.track_name,
-                              "record_start_frame": still.record_start}},
+        seed=settings.seed, overwrite=overwrite, options=options, **extra,
     )
 
 
