@@ -53,11 +53,7 @@ class FileHost(HostAdapter):
 
     def insert_clip(self, media_path: str, record: RecordRange, track: str | None = None,
                     metadata: dict | None = None) -> InsertedClip:
-        media = Path(media_path)
-        if not media.is_file():
-            raise BadInputError(f"rendered clip {media} does not exist")
-        if record.fps != self.rate:
-            raise BadInputError(f"clip rate {record.fps} differs from the timeline's {self.rate}")
+        media = self.checked_media(media_path, record, self.rate)
         relative = timeline_format(self.output).relative_media
         clip = generated_clip(f"{media.stem} (StillMotion)", media_url(media, self.output, relative),
                               record.frames, self.rate, metadata)

@@ -11,8 +11,10 @@ import enum
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
+from stillmotion.engine.errors import BadInputError
 
 
 class Capability(enum.Flag):
@@ -80,6 +82,15 @@ class HostAdapter(ABC):
     def in_out_range(self) -> RecordRange | None:
         """The marked in / out range, when the host has one."""
         return None
+
+    def checked_media(self, media_path: str, record: RecordRange, rate: Fraction) -> Path:
+        """The rendered file to insert, refused with one line when it is missing or made at another rate."""
+        media = Path(media_path).resolve()
+        if not media.is_file():
+            raise BadInputError(f"rendered clip {media} does not exist")
+        if record.fps != rate:
+            raise BadInputError(f"clip rate {record.fps} differs from the {self.name or 'host'} timeline's {rate}")
+        return media
 
     @abstractmethod
     def insert_clip(self, media_path: str, record: RecordRange, track: str | None = None,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import bpy
@@ -67,11 +66,7 @@ class BlenderHost(HostAdapter):
 
     def insert_clip(self, media_path: str, record: RecordRange, track: str | None = None,
                     metadata: dict | None = None) -> InsertedClip:
-        media = Path(media_path)
-        if not media.is_file():
-            raise BadInputError(f"rendered clip {media} does not exist")
-        if record.fps != self.rate:
-            raise BadInputError(f"clip rate {record.fps} differs from the scene's {self.rate}")
+        media = self.checked_media(media_path, record, self.rate)
         start = self.origin + record.start_frame
         channel = self._channel(track, start, start + record.frames)
         try:

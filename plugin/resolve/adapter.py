@@ -189,12 +189,8 @@ class ResolveHost(HostAdapter):
 
     def insert_clip(self, media_path: str, record: RecordRange, track: str | None = None,
                     metadata: dict | None = None) -> InsertedClip:
-        media = Path(media_path).resolve()
-        if not media.is_file():
-            raise BadInputError(f"rendered clip {media} does not exist")
+        media = self.checked_media(media_path, record, self.rate)
         timeline = self.timeline()
-        if record.fps != self.rate:
-            raise BadInputError(f"clip rate {record.fps} differs from the timeline's {self.rate}")
         pool = self.project.GetMediaPool()
         imported = pool.ImportMedia([str(media)])
         if not imported:
