@@ -28,6 +28,7 @@ from stillmotion.engine.request import AudioSegment, RenderRequest
 from stillmotion.engine.video import VideoInfo, read_frames
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import musicgen  # noqa: E402
 import tiny_models  # noqa: E402
 from media_fixtures import photo, write_click_track  # noqa: E402
 
@@ -48,6 +49,21 @@ def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("song") / "song.wav"
     write_click_track(path, 3.0, bpm=120)
     return path
+
+
+#: 4 bars of 4/4 rock at 128 BPM (one beat of lead-in): drums in bars 1-2, a drum break (bass and chords only)
+#: in bars 3-4. Long enough for the beat tracker to find the metre, so the clip has real downbeats.
+BREAK_SONG = musicgen.TrackSpec("break_128", 128, 128, 4, style="rock", break_bars=(2, 3), seed=12)
+SONG_SECONDS = 8
+LOW_FPS = 8
+
+
+@pytest.fixture(scope="session")
+def break_song(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The track rendered once per session with fluidsynth; beats and downbeats are the MIDI's exact times."""
+    if shutil.which("fluidsynth") is None or not musicgen.SOUNDFONT.exists():
+        pytest.skip("fluidsynth and the GM soundfont are needed to render test music")
+    return musicgen.render_set(tmp_path_factory.mktemp("musicgen"), [BREAK_SONG])[BREAK_SONG.name]
 
 
 def _request(tmp_path: Path, song: Path, engine: str, model: Path, **extra: object) -> RenderRequest:
@@ -297,3 +313,85 @@ def test_panel_model_picker_uses_the_same_survey(tiny: dict[str, Path], tmp_path
     monkeypatch.setenv("STILLMOTION_MODELS", str(tiny["root"]))
     assert usable_weights("ltx") == [str(tiny["ltx"])]
     assert usable_weights("procedural") == []
+
+
+# ------------------------------------------------------------------------- music-synced conditioning, real music
+def test_ltx_keyframes_land_on_downbeats_and_retiming_is_bounded(tmp_path: Path, tiny: dict[str, Path],
+                                                                  break_song: dict,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """`stillmotion render --engine ltx --json` on real music with downbeats: the still is re-imposed on every
+    downbeat after the first bar (indices on the model's 4-frame grid, pinned back onto the downbeat's frame by the
+    conform), strengths follow 0.4·(1 − 0.6·level) and are tighter in the drum break; the beat-aligned retiming is
+    monotonic, within 1.5x, and reports the beat-hit rate before and after."""
+    from stillmotion.engine.backends.ltx import KEYFRAME_STRENGTH, keyframe_strength
+
+    out = tmp_path / "keys.mp4"
+    rc = main(["render", str(photo("cat")), "--audio", break_song["wav"], "--engine", "ltx", "--model",
+               str(tiny["ltx"]), "--fps", str(LOW_FPS), "--duration", str(SONG_SECONDS), "--width", "64", "--height",
+               "64", "-o", str(out), "--json", "--no-qc", "--steps", "2"])
+    assert rc == 0
+    summary = json.loads(capsys.readouterr().out)
+    info = VideoInfo(out)
+    assert (info.frames, info.fps) == (SONG_SECONDS * LOW_FPS, Fraction(LOW_FPS))
+    assert info.audio_duration is not None and abs(info.audio_duration - SONG_SECONDS) < 0.05
+    engine = summary["engine_summary"]
+    keys = [key for segment in engine["keyframes"] for key in segment]
+    truth = np.asarray(break_song["downbeats"])
+    # The first downbeat (0.47 s) is too close to the still at frame 0 to take a keyframe; every later one does.
+    expected = [d for d in truth if 1.0 < d < SONG_SECONDS - 0.5]
+    assert len(expected) == 3 and len(keys) == len(expected)
+    for downbeat, key in zip(expected, sorted(keys, key=lambda k: k["downbeat"]), strict=True):
+        assert abs(key["downbeat"] - downbeat) < 0.05  # detected from the audio, not taken from the MIDI
+        assert key["index"] % 4 == 0  # the tiny model's temporal ratio (VAE 4 x patch 1)
+        assert abs(key["frame"] - round(downbeat * LOW_FPS)) <= 1, (key, downbeat)
+        assert 0.0 <= key["level"] <= 1.0
+        assert key["strength"] == keyframe_strength(KEYFRAME_STRENGTH, key["level"])
+    loud = [k for k in keys if k["downbeat"] < truth[2] - 0.1]
+    quiet = [k for k in keys if k["downbeat"] > truth[2] + 0.1]
+    assert loud and quiet
+    assert max(k["level"] for k in quiet) < min(k["level"] for k in loud)
+    assert min(k["strength"] for k in quiet) > max(k["strength"] for k in loud)
+    sync = engine["beat_sync"]
+    assert sync["retimed"] is True  # keyframes generated off their downbeat are pinned back by the warp
+    assert 0.0 <= sync["beat_hit_rate_before"] <= 1.0 and 0.0 <= sync["beat_hit_rate_after"] <= 1.0
+    low, high = sync["speed_range"]
+    assert 1 / 1.5 - 1e-3 <= low <= high <= 1.5 + 1e-3  # monotonic (speed > 0) and bounded
+
+
+def test_svd_motion_conditioning_follows_loud_and_quiet_music(tmp_path: Path, tiny: dict[str, Path],
+                                                               break_song: dict) -> None:
+    """SVD chained over 8 s of music: motion_bucket_id and noise_aug_strength per segment come from the music's
+    drive, higher where the drums play than in the drum break (read from RenderResult.engine_summary)."""
+    from stillmotion.engine.backends.svd import motion_bucket, noise_augmentation
+
+    request = RenderRequest(image=str(photo("cat")), output=str(tmp_path / "svd.mp4"), fps=Fraction(LOW_FPS),
+                            frames=SONG_SECONDS * LOW_FPS, width=64, height=64,
+                            audio=[AudioSegment(break_song["wav"], duration=Fraction(SONG_SECONDS))], engine="svd",
+                            model=str(tiny["svd"]), qc=False, options=dict(SMALL_GEN))
+    result = render_clip(request)
+    segments = result.engine_summary["segments"]
+    assert len(segments) >= 4  # 14-frame segments at 7 fps: a chain
+    for segment in segments:
+        assert segment["motion_bucket_id"] == motion_bucket(segment["level"], 1.0)
+        assert segment["noise_aug_strength"] == noise_augmentation(segment["level"])
+    break_start = break_song["downbeats"][2]
+    loud = [s for s in segments if s["seconds"][1] <= break_start + 0.1]
+    quiet = [s for s in segments if break_start - 0.1 <= s["seconds"][0] and s["seconds"][1] <= SONG_SECONDS]
+    assert loud and quiet
+    assert min(s["motion_bucket_id"] for s in loud) - max(s["motion_bucket_id"] for s in quiet) >= 8
+    assert min(s["noise_aug_strength"] for s in loud) > max(s["noise_aug_strength"] for s in quiet)
+
+
+def test_retiming_meets_keyframe_pins_within_the_speed_bound() -> None:
+    """Pins (keyframes generated up to half a latent frame off their downbeat) are met exactly when the speed
+    bound allows, as closely as it allows otherwise, and the warp stays monotonic and anchored."""
+    from stillmotion.engine.backends.diffusion import beat_aligned_positions
+
+    base = np.arange(64, dtype=float)
+    flat = np.zeros(65)
+    warped = beat_aligned_positions(base, flat, np.zeros(0, dtype=int), 0, 65, 1.5, pins={19: 20.0, 34: 32.0})
+    assert warped[0] == 0 and warped[19] == 20.0 and warped[34] == 32.0
+    speed = np.diff(warped)
+    assert speed.min() >= 1 / 1.5 - 1e-9 and speed.max() <= 1.5 + 1e-9
+    far = beat_aligned_positions(base, flat, np.zeros(0, dtype=int), 0, 65, 1.5, pins={4: 12.0})
+    assert far[4] == 6.0 and np.all(np.diff(far) > 0)  # 1.5x for 4 frames is as far as it may go

@@ -416,16 +416,42 @@ def anchor_index(anchor: str, frames: int) -> int:
     return {"start": 0, "end": frames - 1, "middle": (frames - 1) // 2}[anchor]
 
 
-def segment_level(channels: dict[str, np.ndarray], start: int, stop: int) -> float:
-    """Music drive of output frames [start, stop) in 0..1: the mean of the motion channels' levels."""
-    if not channels:
-        return 0.3
-    stacked = np.stack([np.asarray(v, dtype=np.float64) for v in channels.values()])
+#: Music features averaged into the drive that schedules diffusion conditioning (all 0..1, normalised per song).
+DRIVE_FEATURES = ("energy", "onset", "flux", "high")
+#: Level used when a clip has no music.
+NEUTRAL_LEVEL = 0.3
+
+
+def music_drive(features: Any | None, frames: int) -> np.ndarray | None:
+    """Per-output-frame drive of the music (0..1): the mean of loudness, onset strength, spectral flux and
+    brightness. A drum break or a quiet verse lowers it clearly, unlike the motion channels, whose seeded ambient
+    loop and user intensity would otherwise leak into the conditioning (intensity is applied on its own)."""
+    if features is None:
+        return None
+    rows = []
+    for name in DRIVE_FEATURES:
+        values = getattr(features, name, None)
+        if values is None:
+            continue
+        row = np.zeros(frames, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)[:frames]
+        row[: values.size] = values
+        rows.append(row)
+    if not rows:
+        return None
+    return np.clip(np.mean(rows, axis=0), 0.0, 1.0).astype(np.float32)
+
+
+def segment_level(drive: np.ndarray | None, start: int, stop: int) -> float:
+    """Music drive of output frames [start, stop) in 0..1 (NEUTRAL_LEVEL without music)."""
+    if drive is None or np.asarray(drive).size == 0:
+        return NEUTRAL_LEVEL
+    drive = np.asarray(drive, dtype=np.float64)
     stop = max(stop, start + 1)
-    window = stacked[:, max(0, start):min(stacked.shape[1], stop)]
+    window = drive[max(0, start):min(drive.size, stop)]
     if window.size == 0:
-        return 0.3
-    return float(np.clip(window.mean(axis=0).mean() / 0.8, 0.0, 1.0))
+        return NEUTRAL_LEVEL
+    return float(np.clip(window.mean(), 0.0, 1.0))
 
 
 # --------------------------------------------------------------------------------------- conform and retiming
@@ -502,16 +528,19 @@ def motion_report(frames: list[np.ndarray], fps: float, beat_times: np.ndarray |
 
 def beat_aligned_positions(base: np.ndarray, energy: np.ndarray, beat_frames: np.ndarray, anchor_out: int,
                            total: int, max_speed_change: float = DEFAULT_MAX_SPEED_CHANGE,
-                           floor: float = 0.05, contrast: float = 1.2) -> np.ndarray:
+                           floor: float = 0.05, contrast: float = 1.2,
+                           pins: dict[int, float] | None = None) -> np.ndarray:
     """A monotonic time warp of `base` (generated position per output frame) moving generated motion peaks onto
     beat frames, speed kept within [1/x, x] of the base speed, the anchor frame fixed, inside [0, total-1].
 
     Works outward from the anchor: each beat takes the strongest generated peak within half a beat that is
-    reachable within the speed bound (and from which the clip's ends stay reachable); beats with no such peak
-    keep the running speed.
+    reachable within the speed bound (and from which the clip's ends and the next pin stay reachable); beats with
+    no such peak keep the running speed. `pins` (output frame → generated position, e.g. LTX keyframes placed on
+    downbeats) are met exactly when the speed bound allows, else as closely as it allows.
     """
     n = base.size
-    if n < 3 or beat_frames.size == 0:
+    pins = {int(k): float(v) for k, v in (pins or {}).items() if 0 < int(k) < n - 1 and int(k) != anchor_out}
+    if n < 3 or (beat_frames.size == 0 and not pins):
         return base.copy()
     ratio = float(base[1] - base[0]) if n > 1 else 1.0
     lo_speed, hi_speed = ratio / max_speed_change, ratio * max_speed_change
@@ -520,18 +549,17 @@ def beat_aligned_positions(base: np.ndarray, energy: np.ndarray, beat_frames: np
     if peaks.size:
         med = float(np.median(energy)) if energy.size else 0.0
         peaks = peaks[energy[peaks] >= contrast * med]
-    if peaks.size == 0:
+    if peaks.size == 0 and not pins:
         return base.copy()
     spacing = float(np.median(np.diff(beat_frames))) if beat_frames.size > 1 else 12.0
     reach = 0.5 * spacing * ratio
     points: dict[int, float] = {anchor_out: float(base[anchor_out])}
+    events = sorted({int(b) for b in beat_frames if 0 < int(b) < n - 1} | set(pins))
     for direction in (1, -1):
         k0, p0 = anchor_out, float(base[anchor_out])
-        ordered = beat_frames[beat_frames > anchor_out] if direction > 0 else beat_frames[beat_frames < anchor_out][::-1]
+        ordered = [k for k in events if k > anchor_out] if direction > 0 else \
+            [k for k in reversed(events) if k < anchor_out]
         for beat in ordered:
-            beat = int(beat)
-            if beat <= 0 or beat >= n - 1:
-                continue
             steps = abs(beat - k0)
             natural = p0 + direction * steps * ratio
             lo = p0 + direction * steps * (lo_speed if direction > 0 else hi_speed)
@@ -542,12 +570,25 @@ def beat_aligned_positions(base: np.ndarray, energy: np.ndarray, beat_frames: np
                 hi = min(hi, total - 1 - rest * lo_speed)
             else:
                 lo = max(lo, rest * lo_speed)
-            options = peaks[(peaks >= lo) & (peaks <= hi) & (np.abs(peaks - natural) <= reach)]
-            if options.size == 0:
+            later = [k for k in ordered if (k - beat) * direction > 0 and k in pins]
+            if later and beat not in pins:  # the next pin must stay reachable from here
+                gap = abs(later[0] - beat)
+                target_pin = pins[later[0]]
+                if direction > 0:
+                    lo, hi = max(lo, target_pin - gap * hi_speed), min(hi, target_pin - gap * lo_speed)
+                else:
+                    lo, hi = max(lo, target_pin + gap * lo_speed), min(hi, target_pin + gap * hi_speed)
+            if lo > hi:
                 continue
-            # The strongest reachable peak; among equals, the one needing the least speed change.
-            score = energy[options] - 1e-3 * np.abs(options - natural)
-            target = float(options[np.argmax(score)])
+            if beat in pins:
+                target = float(np.clip(pins[beat], lo, hi))
+            else:
+                options = peaks[(peaks >= lo) & (peaks <= hi) & (np.abs(peaks - natural) <= reach)]
+                if options.size == 0:
+                    continue
+                # The strongest reachable peak; among equals, the one needing the least speed change.
+                score = energy[options] - 1e-3 * np.abs(options - natural)
+                target = float(options[np.argmax(score)])
             points[beat] = target
             k0, p0 = beat, target
     keys = sorted(points)
@@ -618,6 +659,7 @@ class DiffusionJob:
     beat_times: np.ndarray | None
     downbeat_times: np.ndarray | None
     tempo: float | None
+    drive: np.ndarray | None = None  # music_drive() per output frame, or None without music
 
 
 class DiffusionRuntime:
@@ -633,6 +675,9 @@ class DiffusionRuntime:
         self.summary: dict[str, Any] = {"engine": self.family.name}
         self.pipe: Any = None
         self.still: np.ndarray | None = None
+        #: Keyframes placed on downbeats (LTX): summary dicts, plus "time" (timeline seconds of the keyframe's
+        #: generated frame at the base speed) until conform pins them and records the output "frame".
+        self.keyframes: list[dict[str, Any]] = []
         self.memory: MemoryPlan | None = None
         self._step = 0
         self._total_steps = 1
@@ -870,24 +915,30 @@ class DiffusionRuntime:
         fps = float(self.request.fps)
         first = int(np.floor(max(0.0, float(segment.times.min())) * fps))
         last = int(np.ceil(max(0.0, float(segment.times.max())) * fps)) + 1
-        return segment_level(self.job.channels, first, last)
+        return segment_level(self.job.drive, first, last)
 
     def level_at(self, seconds: float) -> float:
         """The music's drive (0..1) at one moment of the timeline (a quarter-second window)."""
         fps = float(self.request.fps)
         frame = int(round(seconds * fps))
         half = max(1, int(round(0.125 * fps)))
-        return segment_level(self.job.channels, frame - half, frame + half + 1)
+        return segment_level(self.job.drive, frame - half, frame + half + 1)
 
     def conform(self, gen: list[np.ndarray], plan: TimelinePlan) -> list[np.ndarray]:
         """Exactly request.frames at request.fps and size: resample the generated timeline (motion-aware
-        in-betweens), warped so motion peaks land on beats when that raises the beat-hit rate."""
+        in-betweens), warped so keyframes sit on their downbeats and motion peaks land on beats when that raises
+        the beat-hit rate."""
         request = self.request
         fps = float(request.fps)
         base = plan.base_positions(request.frames)
         positions = base
         beats = self.job.beat_times
         retime = bool(self.options.get("retime", True))
+        max_change = float(self.options.get("max_speed_change", DEFAULT_MAX_SPEED_CHANGE))
+        # Keyframes were generated at a multiple of the model's temporal ratio, up to half of it away from their
+        # downbeat: pin each one onto its downbeat's output frame.
+        pins = {int(round(k["downbeat"] * fps)): plan.left + (k["time"] * fps - plan.anchor_out) * plan.ratio
+                for k in self.keyframes} if retime else {}
         if beats is not None and len(beats) and request.frames >= 3:
             small = _small(gen, ENERGY_SIDE)
             gen_report = motion_report(small, plan.gen_fps, None)
@@ -895,22 +946,34 @@ class DiffusionRuntime:
             beat_frames = np.round(np.asarray(beats, dtype=float) * fps).astype(int)
             beat_frames = beat_frames[(beat_frames >= 1) & (beat_frames <= request.frames - 2)]
             small_interp = FlowInterpolator(small)
-            before = motion_report([small_interp.at(p) for p in base], fps, np.asarray(beats)).beat_hit_rate
+
+            def hit_rate(candidate: np.ndarray) -> float | None:
+                return motion_report([small_interp.at(p) for p in candidate], fps, np.asarray(beats)).beat_hit_rate
+
+            before = hit_rate(base)
             after = before
+            if retime and pins:
+                positions = beat_aligned_positions(base, energy, np.zeros(0, dtype=int), plan.anchor_out, len(gen),
+                                                   max_change, pins=pins)
+                after = hit_rate(positions)
             if retime and beat_frames.size:
-                warped = beat_aligned_positions(
-                    base, energy, beat_frames, plan.anchor_out, len(gen),
-                    float(self.options.get("max_speed_change", DEFAULT_MAX_SPEED_CHANGE)))
-                after = motion_report([small_interp.at(p) for p in warped], fps, np.asarray(beats)).beat_hit_rate
-                if after is not None and (before is None or after > before):
-                    positions = warped
-                else:
-                    after = before
+                warped = beat_aligned_positions(base, energy, beat_frames, plan.anchor_out, len(gen), max_change,
+                                                pins=pins)
+                warped_rate = hit_rate(warped)
+                if warped_rate is not None and (after is None or warped_rate > after):
+                    positions, after = warped, warped_rate
             speed = np.diff(positions) / plan.ratio if positions.size > 1 else np.ones(1)
             self.summary["beat_sync"] = {
                 "beat_hit_rate_before": before, "beat_hit_rate_after": after,
                 "retimed": positions is not base, "speed_range": [round(float(speed.min()), 3),
                                                                   round(float(speed.max()), 3)]}
+        elif pins:
+            positions = beat_aligned_positions(base, np.zeros(len(gen)), np.zeros(0, dtype=int), plan.anchor_out,
+                                               len(gen), max_change, pins=pins)
+        for key in self.keyframes:  # where each keyframe ended up: the output frame showing its generated frame
+            where = plan.left + (key["time"] * fps - plan.anchor_out) * plan.ratio
+            key["frame"] = int(np.argmin(np.abs(positions - where)))
+            key.pop("time")
         interp = FlowInterpolator(gen)
         frames = [resize_cover(interp.at(float(p)), request.width, request.height) for p in positions]
         targets = {plan.anchor_out: self.job.image}
@@ -986,7 +1049,7 @@ class DiffusionBackend(Backend):
             image=np.ascontiguousarray(inputs.image[..., :3]), end_image=end_image,
             channels={k: np.asarray(v, dtype=np.float32) for k, v in inputs.channels.items()},
             beat_times=times("beat_times"), downbeat_times=times("downbeat_times"),
-            tempo=getattr(features, "tempo", None),
+            tempo=getattr(features, "tempo", None), drive=music_drive(features, request.frames),
         )
 
     def render(self, inputs: RenderInputs, on_event: EventSink, cancel: CancelToken) -> Iterator[np.ndarray]:

@@ -25,6 +25,11 @@ DEFAULT_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distort
 KEYFRAME_STRENGTH = 0.4
 
 
+def keyframe_strength(base: float, level: float) -> float:
+    """Strength of a downbeat keyframe: `base` in silence, down to 0.4·base at full drive."""
+    return round(base * (1.0 - 0.6 * level), 3)
+
+
 def pil_image(frame: np.ndarray) -> Any:
     from PIL import Image
 
@@ -52,15 +57,15 @@ class LTXRuntime(DiffusionRuntime):
         return (self.request.prompt or DEFAULT_PROMPT, self.request.negative_prompt or DEFAULT_NEGATIVE)
 
     def music_schedule(self, segment: SegmentJob) -> None:
-        """Keyframes of the still on downbeats: a condition at the downbeat's frame index whose strength falls
+        """Keyframes of the still on downbeats: a condition at the downbeat's frame index (rounded to the model's
+        temporal ratio, as LTX keyframes must be; conform then pins it back onto the downbeat) whose strength falls
         as the music gets louder, so the picture breathes away from and back to the still bar by bar."""
         if not self.options.get("keyframes", True) or self.job.downbeat_times is None:
             return
-        limits = self.constraints()
-        t = limits.temporal
+        t = self.constraints().temporal
         taken = [c.index for c in segment.conditions]
         base = float(self.options.get("keyframe_strength", KEYFRAME_STRENGTH))
-        keys: list[list[float]] = []
+        keys: list[dict[str, Any]] = []
         for when in np.asarray(self.job.downbeat_times, dtype=float):
             j = int(np.argmin(np.abs(segment.times - when)))
             if abs(segment.times[j] - when) > 1.0 / max(segment.fps, 1e-6):
@@ -69,10 +74,13 @@ class LTXRuntime(DiffusionRuntime):
             if j < t or j > segment.frames - 1 - t or any(abs(j - k) < 2 * t for k in taken):
                 continue
             level = self.level_at(float(when))
-            strength = round(base * (1.0 - 0.6 * level), 3)
+            strength = keyframe_strength(base, level)
             segment.conditions.append(Condition(self.still[None], j, strength))
             taken.append(j)
-            keys.append([j, strength])
+            key = {"downbeat": round(float(when), 4), "index": j, "strength": strength, "level": round(level, 4),
+                   "time": float(segment.times[j])}
+            keys.append(key)
+            self.keyframes.append(key)
         segment.schedule["keyframes"] = keys
         self.summary.setdefault("keyframes", []).append(keys)
 

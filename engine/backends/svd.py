@@ -57,10 +57,13 @@ class SVDRuntime(DiffusionRuntime):
         return 7.0
 
     def music_schedule(self, segment: SegmentJob) -> None:
+        """Motion conditioning from the music's drive over the timeline span this segment covers."""
         level = self.segment_level(segment)
         segment.schedule["motion_bucket_id"] = motion_bucket(level, self.request.intensity)
         segment.schedule["noise_aug_strength"] = noise_augmentation(level)
-        self.summary.setdefault("segments", []).append(dict(segment.schedule))
+        span = [round(max(0.0, float(segment.times.min())), 4), round(max(0.0, float(segment.times.max())), 4)]
+        self.summary.setdefault("segments", []).append({**segment.schedule, "level": round(level, 4),
+                                                        "seconds": span})
 
     def run_segment(self, segment: SegmentJob) -> list[np.ndarray]:
         image = segment.conditions[0].frames[-1]
