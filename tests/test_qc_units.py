@@ -205,3 +205,38 @@ def test_clips_too_short_to_judge_are_not_called_frozen():
         accumulator.add(np.full((64, 64, 3), 90, np.uint8))
     report = accumulator.finish()
     assert not report.frozen and any(s.startswith("frozen:") for s in report.skipped)
+
+
+def test_large_frames_are_averaged_over_two_rows_per_block():
+    """The fast downscale (2 rows of each 8x8 block at 1080p) stays within a level or two of a full area
+    average on a real photo; odd factors keep the full area average."""
+    import cv2
+
+    frame = fx.reference(1920, 1080)
+    fast = measures.downscale(frame, 8).astype(int)
+    full = cv2.resize(frame, (240, 135), interpolation=cv2.INTER_AREA).astype(int)
+    assert fast.shape == full.shape == (135, 240, 3)
+    assert np.abs(fast - full).mean() < 1.5
+    odd = fx.reference(640, 480)
+    assert np.array_equal(measures.downscale(odd, 3),
+                          cv2.resize(odd[:, :639], (213, 160), interpolation=cv2.INTER_AREA))
+
+
+def test_a_still_clip_matches_its_own_full_size_reference_and_opencv_threads_are_restored():
+    import cv2
+
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        still = fx.reference(1920, 1080)
+        accumulator = QCAccumulator(fx.FPS, reference=still)
+        for _ in range(13):
+            accumulator.add(still)
+            assert cv2.getNumThreads() == 2  # QC runs OpenCV on one thread only inside add()
+        report = accumulator.finish()
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(previous)
+    # the reference is downscaled exactly like the frames, so a still clip is identical to it
+    assert report.identity_drift_to_reference == pytest.approx(0.0, abs=1e-6)
+    assert report.drift_frames.tolist() == [0, 12]  # 2 drift measurements a second at 24 fps, and the last frame

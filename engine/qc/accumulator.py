@@ -2,7 +2,8 @@
 
 Memory is constant in the clip's length (a handful of analysis-size frames plus a few floats per frame). Per
 frame the cost is one area downscale and one DIS flow at ≈256 px; every 1/8 s (VBench's sampling) one more flow
-for dynamic degree and global motion, and two registrations for identity drift.
+for dynamic degree and global motion; every 1/2 s two registrations for identity drift (≈ 1.7 ms a 1080p frame in
+all, on one thread: docs/qc.md, "Speed").
 """
 
 from __future__ import annotations
@@ -29,12 +30,44 @@ from .thresholds import QCThresholds
 UNIT_SHORT_SIDE = 256.0
 #: Analysis frames are at least this big on the short side (tiny clips are enlarged).
 MIN_ANALYSIS_SIDE = 32
-#: Rate at which identity drift is measured (it builds up over seconds; 4 per second is plenty).
-DRIFT_FPS = 4.0
+#: Rate at which identity drift is measured: it builds up over seconds, and the last frame is always measured
+#: too. Two registrations per measurement cost ≈ 4 ms at 1080p, so 2 per second (was 4) halves drift's share.
+DRIFT_FPS = 2.0
 
 #: Shorter clips are not judged frozen: motion eases out of the anchor frame, and a few 1/8-s steps are no
 #: evidence either way (a 4-frame clip has none).
 MIN_SECONDS_FOR_FROZEN = 0.5
+
+#: Run QC's OpenCV calls on one thread. At analysis size OpenCV's thread pool buys little wall time for twice the
+#: CPU (DIS ultrafast: 0.21 ms wall / 0.41 ms CPU on two threads, 0.28 / 0.28 on one), and in a render the
+#: other core belongs to the renderer and the encoder.
+SINGLE_THREADED = True
+
+_threads_lock = threading.Lock()
+_threads_depth = 0
+_threads_saved = 1
+
+
+@contextlib.contextmanager
+def _opencv_single_threaded() -> Iterator[None]:
+    """OpenCV on one thread inside the block, the caller's setting restored after (nesting- and thread-safe:
+    the setting is process-wide, so it is restored only when the last concurrent user leaves)."""
+    global _threads_depth, _threads_saved
+    if not SINGLE_THREADED:
+        yield
+        return
+    with _threads_lock:
+        if _threads_depth == 0:
+            _threads_saved = cv2.getNumThreads()
+            cv2.setNumThreads(1)
+        _threads_depth += 1
+    try:
+        yield
+    finally:
+        with _threads_lock:
+            _threads_depth -= 1
+            if _threads_depth == 0:
+                cv2.setNumThreads(_threads_saved)
 
 
 def _times(values: np.ndarray | list[float] | None) -> np.ndarray | None:
@@ -99,13 +132,17 @@ class QCAccumulator:
         started = time.perf_counter()
         if frame.ndim != 3 or frame.shape[2] < 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
+        if self._count > 0 and frame.shape[:2] != self._full_shape:
+            raise ValueError(f"frame {self._count} is {frame.shape[:2]}, the clip started at {self._full_shape}")
+        with _opencv_single_threaded():
+            self._add(frame)
+        self._count += 1
+        self._elapsed += time.perf_counter() - started
+
+    def _add(self, frame: np.ndarray) -> None:
         if self._count == 0:
             self._start(frame)
-        elif frame.shape[:2] != self._full_shape:
-            raise ValueError(f"frame {self._count} is {frame.shape[:2]}, the clip started at {self._full_shape}")
-        small = measures.downscale(frame[..., :3], self._factor)
-        if self._stretch is not None:
-            small = cv2.resize(small, self._stretch, interpolation=cv2.INTER_LINEAR)
+        small = self._shrink(frame[..., :3])
         gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
         index = self._count
         self._luma.append(float(cv2.mean(gray)[0]))
@@ -117,8 +154,8 @@ class QCAccumulator:
         else:
             flow = self._pair_flow.calc(self._prev_gray, gray, None)
             self._energy.append(float(cv2.mean(measures.flow_magnitude(flow))[0]) * self._unit)
-            fit = self._sampler.fit(flow)
-            self._global_motion.append(self._sampler.motion_vector(fit.matrix) * self._unit)
+            matrix = self._sampler.fit_matrix(flow)  # jitter needs the camera motion only, not what it explains
+            self._global_motion.append(self._sampler.motion_vector(matrix) * self._unit)
             if index % self.interval == 0:
                 pair_flow = self._flow.calc(self._last_sampled_gray, gray, None)
                 self._measure_sampled_pair(index, pair_flow, measures.texture_mask(self._last_sampled_gray))
@@ -126,8 +163,6 @@ class QCAccumulator:
                     self._measure_drift(index, small, gray)
                 self._last_sampled_gray = gray
         self._prev_small, self._prev_gray = small, gray
-        self._count += 1
-        self._elapsed += time.perf_counter() - started
 
     def _start(self, frame: np.ndarray) -> None:
         self._full_shape = frame.shape[:2]
@@ -143,8 +178,18 @@ class QCAccumulator:
         self._sampler = measures.GridSampler(height, width)
         self._reference_meter: measures.DriftMeter | None = None
         if self._reference_full is not None:
-            reference_small = measures.cover_fit(self._reference_full, height, width)
+            reference_small = self._shrink(self._reference_full) \
+                if self._reference_full.shape[:2] == self._full_shape else \
+                measures.cover_fit(self._reference_full, height, width)
             self._reference_meter = measures.DriftMeter(reference_small, self._sampler, self._flow)
+
+    def _shrink(self, frame: np.ndarray) -> np.ndarray:
+        """A full-size frame at analysis size (a reference image of the clip's size goes the same way, so a
+        still clip compares equal to its still)."""
+        small = measures.downscale(frame, self._factor)
+        if self._stretch is not None:
+            small = cv2.resize(small, self._stretch, interpolation=cv2.INTER_LINEAR)
+        return small
 
     def _measure_sampled_pair(self, index: int, flow: np.ndarray, texture: np.ndarray | None) -> None:
         magnitude = measures.flow_magnitude(flow)
@@ -175,12 +220,13 @@ class QCAccumulator:
         if n == 0:
             raise BadInputError("QC got no frames")
         last = n - 1
-        if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
-            pair_flow = self._flow.calc(self._first_gray, self._prev_gray, None)
-            self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray))
-        if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
-            self._measure_drift(last, self._prev_small, self._prev_gray)
-        report = self._judge(n)
+        with _opencv_single_threaded():
+            if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
+                pair_flow = self._flow.calc(self._first_gray, self._prev_gray, None)
+                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray))
+            if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
+                self._measure_drift(last, self._prev_small, self._prev_gray)
+            report = self._judge(n)
         self._elapsed += time.perf_counter() - started
         report.seconds = self._elapsed
         return report
