@@ -445,3 +445,116 @@ def test_screenshots_of_main_states(qtbot, tmp_path) -> None:
     assert len(sizes) == 1
     assert not list((ROOT / "resources" / "demo").glob("*_animated*"))  # the demo folder is never written
     json.dumps({k: str(v) for k, v in shots.items()})
+
+
+# ---------------------------------------------------------------------------------------------------- job store
+def _batch_render_second_still(edit: Path, out: Path):
+    """What `stillmotion timeline edit.otio edit_animated.otio` records for the second still, through run_batch."""
+    from stillmotion.engine.jobs import JobStore, run_batch
+    from stillmotion.engine.timeline import find_stills, read_timeline_info
+    from stillmotion.engine.timeline.pipeline import TimelineSettings, build_request, media_folder_for
+
+    timeline, info = read_timeline_info(str(edit))
+    stills = find_stills(timeline, info.rate, edit.resolve().parent, media_root=info.media_root).stills
+    folder = media_folder_for(out.resolve())
+    folder.mkdir(parents=True, exist_ok=True)
+    request = build_request(stills[1], 2, info.rate, folder, TimelineSettings(width=96, seed=11))
+    [item] = run_batch([request], "local", JobStore(), workers=1, timeline=str(out))
+    assert item.status == "done", item.error
+    return request, item.job_id
+
+
+def test_panel_history_shares_the_job_store(qtbot, window, tmp_path, monkeypatch, capsys) -> None:
+    """Batch jobs show in the panel's history, panel renders land in the store, reopening never duplicates."""
+    monkeypatch.setenv("STILLMOTION_DATA_DIR", str(tmp_path / "data"))
+    from stillmotion.engine.cli import main as cli_main
+    from stillmotion.engine.jobs import JobStore
+    from stillmotion.engine.jobs.identity import job_id
+
+    edit = make_timeline(tmp_path / "project")
+    out = edit.with_name("edit_animated.otio")
+    batch_request, batch_id = _batch_render_second_still(edit, out)
+    vm, controller = window.vm, window.controller
+
+    # opening the timeline shows the batch's job as a past, playable, badged attempt on its still
+    assert controller.open_timeline(str(edit))
+    wait_idle(qtbot, controller)
+    [past] = list(vm.jobs)
+    keys = list(controller.stills)
+    assert (past.past, past.state, past.store_id, past.still_key) == (True, JobState.finished, batch_id, keys[1])
+    assert past.params["seed"] == 11 and past.params["size"] == f"{batch_request.width}x{batch_request.height}"
+    assert set(past.badges()) == {"frozen", "ken_burns", "drift", "sync"} and past.preview is not None
+    card = window.panel.jobs.cards[past.id]
+    assert "past" in card.state.text() and not card.play.isHidden() and not card.badge_row.isHidden()
+    controller.play_job(past.id)
+    qtbot.waitUntil(lambda: vm.player is not None, timeout=20000)
+    assert len(vm.player[1]) == 24
+
+    # a panel render is recorded in the store under the same timeline path the batch used
+    vm.quality, vm.long_side, vm.seed_mode, vm.seed = "custom", 96, "lock", 5
+    controller.select([keys[0]])
+    [panel_job_id] = controller.enqueue()
+    wait_jobs_done(qtbot, vm)
+    wait_idle(qtbot, controller)
+    job = vm.jobs.get(panel_job_id)
+    assert job.state is JobState.finished, job.error
+    store = JobStore()
+    rows = {r["id"]: r for r in store.history(timeline=str(out.resolve()))}
+    assert set(rows) == {batch_id, job_id(job.request)} and job.store_id == job_id(job.request)
+    row = rows[job.store_id]
+    assert row["status"] == "done" and row["output"] == job.result["output"]
+    assert row["result"]["qc"]["verdict"] == job.result["qc"]["verdict"]
+    assert [a["executor"] for a in store.attempts(job.store_id)] == ["panel"]
+    assert cli_main(["jobs", "--timeline", str(out), "--json"]) == 0
+    assert {j["id"] for j in json.loads(capsys.readouterr().out)} == set(rows)
+
+    # reopening (not saved): both come back from the store, once each; the panel's own clip is insertable
+    for _ in range(2):
+        assert controller.open_timeline(str(edit))
+        wait_idle(qtbot, controller)
+        jobs = list(vm.jobs)
+        assert sorted(j.store_id for j in jobs) == sorted(rows) and all(j.past for j in jobs)
+    again = next(j for j in jobs if j.store_id == job.store_id)
+    assert again.still_key == keys[0] and again.result["output"] == job.result["output"]
+    assert controller.insert_job(again.id, "Animated"), vm.error
+    saved = otio.adapters.read_from_file(str(out))
+    placed = [dict(c.metadata["stillmotion"]) for c in saved.find_clips() if "stillmotion" in c.metadata]
+    assert [m["panel_job"] for m in placed if "panel_job" in m] == [again.id]
+
+    # the saved timeline restores the inserted attempt from its metadata; the store adds only what is missing
+    assert controller.open_timeline(str(out))
+    wait_idle(qtbot, controller)
+    jobs = list(vm.jobs)
+    assert sorted(j.store_id for j in jobs) == sorted(rows)
+    assert len({j.result["output"] for j in jobs}) == 2
+    assert next(j for j in jobs if j.store_id == job.store_id).inserted == "Animated"
+    assert no_dialogs()
+
+
+def test_failed_and_cancelled_panel_renders_in_the_store(tmp_path) -> None:
+    """A failed / cancelled panel attempt is recorded; it never turns a job the store has done back to failed."""
+    from stillmotion.engine.jobs import JobStore
+    from stillmotion.engine.jobs.store import Owner
+    from stillmotion.engine.request import RenderRequest
+    from stillmotion.ui.history import load_past_jobs, record_render
+
+    store, owner, timeline = JobStore(tmp_path / "jobs.sqlite3"), Owner.current(), str(tmp_path / "t.otio")
+    image = tmp_path / photo("cat").name
+    image.write_bytes(photo("cat").read_bytes())
+    failing = RenderRequest(image=str(image), output=str(tmp_path / "a.mp4"), fps=Fraction(24), frames=12,
+                            width=64, height=48, seed=1)
+    failed_id = record_render(store, owner, failing, "failed", None, "engine exploded", timeline)
+    assert store.get(failed_id)["status"] == "failed" and store.get(failed_id)["error"] == "engine exploded"
+    clip = tmp_path / "b.mp4"
+    clip.write_bytes(b"not really a video, but a file with a checksum")
+    done = RenderRequest.from_json(failing.to_json() | {"seed": 2, "output": str(clip)})
+    done_id = record_render(store, owner, done, "finished", {"output": str(clip), "seed": 2, "qc": None},
+                            "", timeline)
+    assert record_render(store, owner, done, "cancelled", None, "", timeline) == done_id
+    assert store.get(done_id)["status"] == "done"
+    assert [a["status"] for a in store.attempts(done_id)] == ["done", "cancelled"]
+    past = {p.store_id: p for p in load_past_jobs(store, [timeline, timeline])}
+    assert (past[failed_id].state, past[failed_id].output) == ("failed", None)
+    assert (past[done_id].state, past[done_id].output) == ("finished", str(clip))
+    clip.unlink()
+    assert load_past_jobs(store, [timeline])[0].output is None  # a gone clip is shown, not playable

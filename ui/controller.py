@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import random
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -22,6 +23,7 @@ from stillmotion.engine.backends import REGISTRY, engine_names
 from stillmotion.engine.backends.base import CancelToken
 from stillmotion.engine.errors import BadInputError, StillMotionError
 from stillmotion.engine.images import DEFAULT_LONG_SIDE, default_size, load_image
+from stillmotion.engine.jobs.store import JobStore, Owner
 from stillmotion.engine.models import usable_weights
 from stillmotion.engine.motion import PRESETS, MotionSchedule
 from stillmotion.engine.qc import ALL_GATES
@@ -45,7 +47,7 @@ from stillmotion.engine.timeline.pipeline import (
 from stillmotion.engine.timeline.select import Still
 from stillmotion.engine.video import read_frames
 
-from . import timeline_edit
+from . import history, timeline_edit
 from .settings import PanelSettings
 from .viewmodel import QUALITY_PRESETS, SEED_MODES, Job, JobState, MusicView, PanelViewModel
 from .worker import RenderThread, TaskRunner, to_qimage
@@ -56,6 +58,9 @@ WAVEFORM_BUCKETS = 1200
 #: Long side of frames decoded to play a result in the panel, and the most frames kept.
 PLAYER_SIDE = 480
 PLAYER_MAX_FRAMES = 1500
+#: Past jobs (from the job store) whose first frame is decoded for their card, newest first, and its long side.
+PAST_PREVIEWS = 24
+PAST_PREVIEW_SIDE = 168
 
 
 def engine_needs_weights(name: str) -> bool:
@@ -119,11 +124,14 @@ class PanelController(QObject):
     job_done = Signal(str)  # any terminal state: finished, cancelled or failed
 
     def __init__(self, vm: PanelViewModel, settings: PanelSettings | None = None, render: Any = None,
-                 parent: QObject | None = None) -> None:
+                 parent: QObject | None = None, store: JobStore | None = None) -> None:
         super().__init__(parent)
         from stillmotion.engine.render import render_clip
 
         self.vm = vm
+        self._store = store
+        self._store_lock = threading.Lock()
+        self.store_owner = Owner.current()
         self.settings = settings
         self.timeline: otio.schema.Timeline | None = None
         self.rate = Fraction(24)
@@ -192,6 +200,7 @@ class PanelController(QObject):
         self.vm.error = ""
         self._refresh_overview()
         self._restore_timeline_state()
+        self._load_past_jobs()
         self.vm.timeline_path = str(self.source_path)
         first = next(iter(self.stills), None)
         self.vm.selection = (first,) if first else ()
@@ -478,6 +487,7 @@ class PanelController(QObject):
             verdict = ((result or {}).get("qc") or {}).get("verdict")
             self.vm.status = (f"{job.label}: {state.value}" + (f" (QC {verdict})" if verdict else "")
                               + (f": {error}" if error else ""))
+            self._record(job)
         self.job_done.emit(job_id)
         self._start_next()
 
@@ -621,7 +631,7 @@ class PanelController(QObject):
 
     def compare_jobs(self, job_ids: list[str]) -> None:
         """Show finished attempts side by side (their middle frames, parameters and QC)."""
-        jobs = [j for j in (self._job(i) for i in job_ids) if j is not None and j.state is JobState.finished]
+        jobs = [j for j in (self._job(i) for i in job_ids) if j is not None and j.usable]
         if len(jobs) < 2:
             self.vm.error = "tick two or more finished attempts to compare them"
             return
@@ -648,12 +658,118 @@ class PanelController(QObject):
     def close_compare(self) -> None:
         self.vm.compare = ()
 
+    # ------------------------------------------------------------------ job store
+    def job_store(self) -> JobStore:
+        """The job store (the user's default one unless given); opened on first use, from any thread."""
+        with self._store_lock:
+            if self._store is None:
+                self._store = JobStore()
+            return self._store
+
+    def store_timeline(self) -> str | None:
+        """The timeline path panel renders are recorded under: the file the panel saves to, like a batch's OUT
+        (`stillmotion jobs --timeline OUT` lists both)."""
+        return history.timeline_key(self.save_path) if self.save_path is not None else None
+
+    def _record(self, job: Job) -> None:
+        """Write a render that just ended into the job store, on the task pool (hashing and SQLite off the UI
+        thread); the job learns its store id when that is done."""
+        request, state, result, error = job.request, job.state.value, job.result, job.error
+        timeline, owner = self.store_timeline(), self.store_owner
+
+        def write() -> str:
+            return history.record_render(self.job_store(), owner, request, state, result, error, timeline)
+
+        def recorded(store_id: str) -> None:
+            job.store_id = store_id
+
+        self.tasks.submit(f"record:{job.id}", write, recorded, self._store_error)
+
+    def _store_error(self, message: str) -> None:
+        self.vm.status = f"Job history not updated: {message}"
+
+    def _load_past_jobs(self) -> None:
+        """Bring this timeline's jobs from the store (batch renders, earlier sessions) into the history."""
+        assert self.source_path is not None
+        timelines = [history.timeline_key(self.source_path)]
+        if self.save_path is not None:
+            timelines.append(history.timeline_key(self.save_path))
+        loading = self.source_path
+
+        def load() -> list[history.PastJob]:
+            return history.load_past_jobs(self.job_store(), timelines)
+
+        def show(past: list[history.PastJob]) -> None:
+            if self.source_path == loading:
+                self._add_past_jobs(past)
+
+        self.tasks.submit("past_jobs", load, show, self._store_error)
+
+    def _still_for(self, request: RenderRequest) -> tuple[str, str]:
+        """(still key, label) of the still a stored request was rendered for, matched by track and record start
+        (then by clip name); key "" when that still is not on this timeline."""
+        where = request.options.get("timeline") or {}
+        name = str(where.get("clip") or Path(request.image).name)
+        for key, still in self.stills.items():
+            if still.track_name == where.get("track") and still.record_start == where.get("record_start_frame"):
+                return key, still.name
+        same_name = [k for k, s in self.stills.items() if s.name == name]
+        return (same_name[0] if len(same_name) == 1 else ""), name
+
+    def _add_past_jobs(self, past: list[history.PastJob]) -> None:
+        """Add stored jobs the history does not already show (same store id, or one of its clip files)."""
+        known_ids = {j.store_id for j in self.vm.jobs if j.store_id}
+        known_outputs = set()
+        for job in self.vm.jobs:
+            for path in (job.request.output, (job.result or {}).get("output")):
+                if path:
+                    known_outputs.add(history.timeline_key(path))
+        for item in past:
+            if item.store_id in known_ids or any(history.timeline_key(p) in known_outputs for p in item.outputs):
+                continue
+            key, label = self._still_for(item.request)
+            state = JobState(item.state)
+            missing = state is JobState.finished and item.output is None
+            job = Job(id=f"store-{item.store_id[:16]}", still_key=key, label=label, request=item.request,
+                      params=history.params_of(item.request), state=state, step=item.request.frames, total=item.request.frames,
+                      result=item.result, error=item.error or ("the clip file is gone" if missing else ""),
+                      created=item.updated, store_id=item.store_id, past=True, missing=missing)
+            if job.id in self.vm.jobs:
+                continue
+            self.vm.jobs.add(job)
+        self._load_past_previews()
+
+    def _load_past_previews(self) -> None:
+        """First frames of the newest past clips for their cards (decoded on the pool, a few at a time)."""
+        wanted = sorted((j for j in self.vm.jobs if j.past and j.usable and j.preview is None),
+                        key=lambda j: j.created, reverse=True)[:PAST_PREVIEWS]
+        paths = {j.id: str(j.result["output"]) for j in wanted if j.result}
+
+        def decode() -> dict[str, Any]:
+            previews = {}
+            for job_id, path in paths.items():
+                for frame in read_frames(path, max_side=PAST_PREVIEW_SIDE):
+                    previews[job_id] = to_qimage(frame)
+                    break
+            return previews
+
+        def show(previews: dict[str, Any]) -> None:
+            for job_id, image in previews.items():
+                job = self._job(job_id)
+                if job is not None:
+                    job.preview = image
+                    self.vm.jobs.notify(job)
+
+        if paths:
+            self.tasks.submit("past_previews", decode, show, self._store_error)
+
     # ------------------------------------------------------------------ saving
     def _store_timeline_state(self) -> None:
         assert self.timeline is not None
         vm = self.vm
         data = dict(self.timeline.metadata.get("stillmotion", {}) or {})
-        history = [j.summary() for j in vm.jobs if j.state.done]
+        # past jobs live in the job store; the metadata only keeps those this panel put on the timeline
+        history = [j.summary() for j in vm.jobs if j.state.done and (not j.past or j.inserted)]
         data["panel"] = {"settings": {k: (list(v) if isinstance(v, tuple) else v)
                                       for k in vm.settings_keys() for v in [getattr(vm, k)]},
                          "history": history}
@@ -685,7 +801,8 @@ class PanelController(QObject):
                       request=request, params=dict(entry.get("params") or {}), state=state,
                       step=request.frames, total=request.frames, result=entry.get("result"),
                       error=str(entry.get("error") or ""), inserted=str(entry.get("inserted") or ""),
-                      created=float(entry.get("created") or 0.0))
+                      created=float(entry.get("created") or 0.0), store_id=str(entry.get("store_id") or ""),
+                      past=bool(entry.get("past")))
             vm.jobs.add(job)
 
     def save(self, in_place: bool = False) -> bool:

@@ -118,6 +118,14 @@ class Job:
     result: dict[str, Any] | None = None
     error: str = ""
     inserted: str = ""  # track name once inserted into the timeline
+    store_id: str = ""  # the job store's id for this work (`job_id(request)`), once recorded or loaded
+    past: bool = False  # loaded from the job store (a batch or an earlier session), not rendered here
+    missing: bool = False  # a finished past job whose clip file no longer exists
+
+    @property
+    def usable(self) -> bool:
+        """Finished with a clip on disk: it can be played, inserted, compared."""
+        return self.state is JobState.finished and not self.missing
 
     @property
     def eta_seconds(self) -> float | None:
@@ -152,7 +160,8 @@ class Job:
         """What the timeline's metadata keeps of this job (history survives reopening the timeline)."""
         return {"id": self.id, "still_key": self.still_key, "label": self.label, "state": self.state.value,
                 "params": self.params, "request": self.request.to_json(), "result": self.result,
-                "error": self.error, "inserted": self.inserted, "created": self.created}
+                "error": self.error, "inserted": self.inserted, "created": self.created,
+                "store_id": self.store_id, "past": self.past}
 
 
 class JobList(QObject):

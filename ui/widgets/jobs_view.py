@@ -61,6 +61,7 @@ class JobCard(QFrame):
     def __init__(self, job: Job, view: JobsView) -> None:
         super().__init__(view)
         self.job_id = job.id
+        self.created = job.created
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.setAccessibleName(f"Job {job.label}")
@@ -162,8 +163,11 @@ class JobCard(QFrame):
             state = {"prepare": "Preparing", "starting": "Starting", "cancelling": "Cancelling…"}[job.stage]
         elif job.inserted:
             state = f"Done · on {job.inserted}"
+        if job.past:
+            state = f"{state} · past" + (" · file gone" if job.missing else "")
         self.state.setText(state)
-        finished = job.state is JobState.finished
+        self.state.setToolTip("From the job store (a batch or an earlier session)" if job.past else "")
+        finished = job.usable
         self.progress.setVisible(job.state in (JobState.queued, JobState.executing))
         self.progress.setRange(0, max(job.total, 1))
         self.progress.setValue(0)
@@ -265,9 +269,11 @@ class JobsView(QWidget):
             self.add_job(job)
 
     def add_job(self, job: Job) -> None:
+        """Newest first by creation time (past jobs from the store arrive after the timeline's own)."""
         card = JobCard(job, self)
+        position = sum(1 for c in self.cards.values() if c.created > job.created)
         self.cards[job.id] = card
-        self.list_layout.insertWidget(0, card)  # newest first
+        self.list_layout.insertWidget(position, card)
         self.empty.setVisible(False)
 
     def update_job(self, job: Job) -> None:

@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..theme import badge_colours, mix
-from ..viewmodel import JobState, PanelViewModel
+from ..viewmodel import PanelViewModel
 from .controls import ControlsView
 from .jobs_view import JobsView
 from .results import CompareView, PlayerView
@@ -283,11 +283,10 @@ class StillMotionPanel(QWidget):
 
     def _on_latest(self, action: str) -> None:
         jobs = list(self.vm.jobs)
-        wanted = [j for j in jobs if j.state is JobState.finished] if action != "regenerate" else \
-            [j for j in jobs if j.state.done]
+        wanted = [j for j in jobs if j.usable] if action != "regenerate" else [j for j in jobs if j.state.done]
         if not wanted:
             return
-        latest = wanted[-1].id
+        latest = max(reversed(wanted), key=lambda j: j.created).id  # past jobs from the store come in last
         if action == "insert":
             self.insert_requested.emit(latest, self.vm.insert_track)
         elif action == "play":
