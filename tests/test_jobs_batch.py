@@ -189,3 +189,27 @@ def test_jobs_command_lists_filters_and_retries(tmp_path: Path, capsys: pytest.C
     assert [a["status"] for a in shown["attempts"]] == ["done", "done"]
     assert cli_main(["jobs", "retry", "ffffffff", "--store", str(store_path)]) == 2
     assert "no job" in capsys.readouterr().err
+
+
+_UNGUARDED = """
+import sys
+from fractions import Fraction
+from stillmotion.engine.jobs import JobStore, run_batch
+from stillmotion.engine.request import RenderRequest
+print("script ran", flush=True)
+items = run_batch([RenderRequest(image=sys.argv[2], output=sys.argv[3], fps=Fraction(24), frames=6, width=64,
+                                 height=48, qc=False)], store=JobStore(sys.argv[1]), workers=1)
+print(items[0].status, flush=True)
+"""
+
+
+def test_a_script_without_a_main_guard_can_run_a_batch(tmp_path: Path) -> None:
+    """Spawned workers must not re-run the caller's script (no `if __name__ == "__main__":` needed)."""
+    script = tmp_path / "batch.py"
+    script.write_text(_UNGUARDED)
+    still = _still(tmp_path / "still.png")
+    proc = subprocess.run([sys.executable, str(script), str(tmp_path / "jobs.sqlite3"), str(still),
+                           str(tmp_path / "out.mp4")], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["script", "ran", "done"]  # the script ran once, in the parent only
+    assert len(frame_hashes(tmp_path / "out.mp4")) == 6

@@ -19,9 +19,7 @@ import contextlib
 import multiprocessing
 import os
 import queue as queue_module
-import sys
 import threading
-import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -29,6 +27,7 @@ import numpy as np
 
 from .. import errors
 from ..errors import CancelledError, StillMotionError, WorkerCrashedError
+from ..spawning import main_module_hidden
 from .base import CancelToken, EventSink
 
 #: How long the parent waits for a cancelled worker to stop by itself before terminating it.
@@ -140,19 +139,6 @@ def worker_main(inbox: Any, out: Any, cancel_event: Any, idle_seconds: float) ->
         out.join_thread()
 
 
-@contextlib.contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """Spawn re-imports the parent's __main__ in the child; a host's script (or a test runner) must not run
-    again there, so the child is started while __main__ is an empty module."""
-    main = sys.modules.get("__main__")
-    sys.modules["__main__"] = types.ModuleType("__main__")
-    try:
-        yield
-    finally:
-        if main is not None:
-            sys.modules["__main__"] = main
-
-
 def _error_from(kind: str, message: str) -> Exception:
     cls = getattr(errors, kind, None)
     if isinstance(cls, type) and issubclass(cls, StillMotionError):
@@ -177,7 +163,7 @@ class WorkerHandle:
         self.summary: dict[str, Any] = {}
         self.jobs = 0
         self._next_id = 0
-        with _main_module_hidden():
+        with main_module_hidden():
             self._process.start()
 
     @property

@@ -18,6 +18,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from ..backends.base import Progress
+from ..spawning import main_module_hidden
 from .worker import execute
 
 #: Engines that run on the CPU; every other engine needs a GPU slot (one clip at a time per GPU).
@@ -112,7 +113,8 @@ class LocalPool:
         threads = max(1, (os.cpu_count() or 1) // self.size)
         process = self._context.Process(target=_worker_main, args=(child_conn, threads), name="stillmotion-worker",
                                         daemon=True)
-        process.start()
+        with main_module_hidden():  # a script without a __main__ guard must not run again in the worker
+            process.start()
         child_conn.close()
         worker = _Worker(process, parent_conn)
         self._workers.append(worker)
