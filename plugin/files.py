@@ -66,6 +66,9 @@ class FileHost(HostAdapter):
             raise BadInputError(f"{media.name} landed at {start}+{frames}, not {record.start_frame}+{record.frames}")
         return InsertedClip(track=placed_on.name, start_frame=start, frames=frames, media_path=str(media))
 
+    def project_key(self) -> str:
+        return str(self.path.resolve())
+
     def save(self) -> str:
         write_timeline(self._timeline, self.output, overwrite=True, rate=self.rate)
         return str(self.output)

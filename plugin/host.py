@@ -8,6 +8,8 @@ cannot do instead of failing when it is tried.
 from __future__ import annotations
 
 import enum
+import hashlib
+import os
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from fractions import Fraction
@@ -83,6 +85,11 @@ class HostAdapter(ABC):
         """The marked in / out range, when the host has one."""
         return None
 
+    def project_key(self) -> str:
+        """A stable name for the host's current project and timeline: the panel keeps its work (rendered clips,
+        the timeline it hands to the engine, and so its job history) under it from one session to the next."""
+        return self.name or "host"
+
     def checked_media(self, media_path: str, record: RecordRange, rate: Fraction) -> Path:
         """The rendered file to insert, refused with one line when it is missing or made at another rate."""
         media = Path(media_path).resolve()
@@ -105,3 +112,14 @@ class HostAdapter(ABC):
     def feature_names(self) -> frozenset[str]:
         """Capabilities as lower-case names, the form the panel's view model uses ("playhead", "insert_clip")."""
         return frozenset(flag.name.lower() for flag in Capability if flag in self.capabilities() and flag.name)
+
+
+def panel_workdir(host: HostAdapter) -> Path:
+    """The host project's own folder in the user's StillMotion data folder (stable across sessions)."""
+    from platformdirs import user_data_dir
+
+    digest = hashlib.sha1(host.project_key().encode("utf-8")).hexdigest()[:16]
+    folder = Path(os.environ.get("STILLMOTION_DATA_DIR") or user_data_dir("stillmotion")) / "hosts" / (
+        host.name or "host") / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

@@ -8,7 +8,6 @@ an editor, renders run in the project's Python in a child process (`runtime.rend
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from stillmotion.ui.settings import PanelSettings
 from stillmotion.ui.viewmodel import PanelViewModel
 from stillmotion.ui.widgets.panel import StillMotionPanel, connect_panel
 
-from .host import Capability, HostAdapter, RecordRange
+from .host import Capability, HostAdapter, RecordRange, panel_workdir
 from .runtime import render_in_subprocess
 
 
@@ -33,7 +32,7 @@ class HostPanelController(PanelController):
                  render: Any = None, workdir: Path | None = None, parent: QObject | None = None) -> None:
         super().__init__(vm, settings, render=render, parent=parent)
         self.host = host
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix=f"stillmotion-{host.name}-"))
+        self.workdir = workdir or panel_workdir(host)
 
     def refresh_from_host(self) -> None:
         """Read the host's timeline, playhead and in / out again."""

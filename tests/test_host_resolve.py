@@ -146,3 +146,16 @@ def test_connects_through_the_scripting_module(fake, media, tmp_path: Path) -> N
     fake._APP = None
     with pytest.raises(BadInputError, match="not running"):
         connect()
+
+
+def test_panel_keeps_a_host_projects_work_in_one_folder(fake, media, tmp_path: Path) -> None:
+    """The host panel's working folder (its clips, and so its job history) is the same in every session of
+    the same project and timeline, and differs between timelines."""
+    from stillmotion.plugin.host import panel_workdir
+
+    resolve = edit(fake, media)
+    first = panel_workdir(host_for(fake, resolve, tmp_path))
+    again = panel_workdir(host_for(fake, resolve, tmp_path))
+    assert first == again and first.is_dir()
+    resolve.GetProjectManager().GetCurrentProject().GetMediaPool().CreateEmptyTimeline("Other cut")
+    assert panel_workdir(host_for(fake, resolve, tmp_path)) != first

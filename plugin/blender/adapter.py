@@ -27,6 +27,11 @@ class BlenderHost(HostAdapter):
         return (Capability.READ_TIMELINE | Capability.SELECTION | Capability.PLAYHEAD | Capability.IN_OUT_RANGE
                 | Capability.IMPORT_MEDIA | Capability.INSERT_CLIP | Capability.NEW_TRACK | Capability.UNDO_GROUP)
 
+    def project_key(self) -> str:
+        import bpy
+
+        return f"{bpy.data.filepath or 'untitled'}::{self.scene.name}"
+
     def _snap(self, fresh: bool = False) -> dict[str, Any]:
         if fresh or self._snapshot is None:
             self._snapshot = snapshot_scene(self.scene)

@@ -94,6 +94,10 @@ class ResolveHost(HostAdapter):
             caps |= Capability.IN_OUT_RANGE
         return caps
 
+    def project_key(self) -> str:
+        timeline = self.project.GetCurrentTimeline()
+        return f"{self.project.GetName()}::{timeline.GetName() if timeline else ''}"
+
     def timeline(self) -> Any:
         timeline = self.project.GetCurrentTimeline()
         if not timeline:
