@@ -11,6 +11,7 @@ from typing import Any
 
 
 def emit(message: dict[str, Any]) -> None:
+    """One JSON line on stdout, flushed: the protocol every host-side render worker speaks."""
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 

@@ -113,6 +113,9 @@ class LTXRuntime(DiffusionRuntime):
             callback_on_step_end=self.step_callback(segment), **self.call_kwargs())
         return to_uint8_frames(output.frames)[: segment.frames]
 
+    #: Where the video tokens sit in the packed latents: LTX prepends condition tokens, LTX-2 appends keyframes.
+    video_tokens_last = True
+
     def preview_from_latents(self, latents: Any, segment: SegmentJob) -> np.ndarray | None:
         pipe = self.pipe
         frames = (segment.frames - 1) // pipe.vae_temporal_compression_ratio + 1
@@ -120,7 +123,7 @@ class LTXRuntime(DiffusionRuntime):
         width = segment.width // pipe.vae_spatial_compression_ratio
         p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
         tokens = (frames // pt) * (height // p) * (width // p)
-        base = latents[:, -tokens:] if self.family.name == "ltx" else latents[:, :tokens]
+        base = latents[:, -tokens:] if self.video_tokens_last else latents[:, :tokens]
         video = pipe._unpack_latents(base, frames, height, width, p, pt)
         return latent_projection(video[0, :, frames // 2])
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import FAMILIES, Constraints, DiffusionBackend, SegmentJob, latent_projection, to_uint8_frames
+from .diffusion import FAMILIES, Constraints, DiffusionBackend, SegmentJob, to_uint8_frames
 from .ltx import LTXRuntime, pil_image
 
 #: Log-mel settings of LTX-2's audio preprocessing (STFT size and window; hop and bins come from the VAE config).
@@ -127,15 +127,7 @@ class LTX2Runtime(LTXRuntime):
             self.pipe.audio_scheduler = None
         return to_uint8_frames(output.frames)[: segment.frames]
 
-    def preview_from_latents(self, latents: Any, segment: SegmentJob) -> np.ndarray | None:
-        pipe = self.pipe
-        frames = (segment.frames - 1) // pipe.vae_temporal_compression_ratio + 1
-        height = segment.height // pipe.vae_spatial_compression_ratio
-        width = segment.width // pipe.vae_spatial_compression_ratio
-        p, pt = pipe.transformer_spatial_patch_size, pipe.transformer_temporal_patch_size
-        tokens = (frames // pt) * (height // p) * (width // p)
-        video = pipe._unpack_latents(latents[:, :tokens], frames, height, width, p, pt)  # keyframes are appended
-        return latent_projection(video[0, :, frames // 2])
+    video_tokens_last = False  # keyframe tokens are appended after the video's
 
 
 RUNTIME = LTX2Runtime

@@ -14,10 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-
-def emit(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+from ..render_worker import emit
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
