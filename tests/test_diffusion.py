@@ -113,11 +113,13 @@ def test_engine_renders_exact_frames_with_music(tmp_path: Path, tiny: dict[str, 
         options.update(guidance=1.0, stg_scale=0.0, modality_scale=1.0, audio_guidance_scale=1.0,
                        audio_stg_scale=0.0, audio_modality_scale=1.0)
     request = _request(tmp_path, song, engine, tiny[engine], options=options)
-    results: list[Result] = []
-    result = render_clip(request, on_event=lambda e: results.append(e) if isinstance(e, Result) else None)
+    events: list[object] = []
+    result = render_clip(request, on_event=events.append)
     assert result.frames == 48
     _check_clip(Path(result.output))
-    summary = results[-1].summary
+    previews = [e for e in events if type(e).__name__ == "Preview"]
+    assert previews and all(p.image.dtype == np.uint8 and p.image.ndim == 3 for p in previews)
+    summary = [e for e in events if isinstance(e, Result)][-1].summary
     assert summary["engine"] == engine and summary["generated_size"] == [32, 32]
     if engine == "svd":  # the music sets SVD's motion conditioning per segment
         assert 1 <= summary["segments"][0]["motion_bucket_id"] <= 255
