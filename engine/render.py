@@ -145,16 +145,15 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
     attempts: list[dict[str, Any]] = []
     best: tuple[float, Path, QCReport | None, RenderRequest, MotionSchedule, dict[str, Any]] | None = None
     temps: list[Path] = []
+    first_schedule = (MotionSchedule.from_json(request.options["schedule"]) if request.options.get("schedule")
+                      else MotionSchedule(preset=request.preset, intensity=request.intensity, seed=request.seed))
     try:
         with atomic_path(out, request.overwrite) as final_tmp:
             attempt_request = request
             for attempt in range(retries + 1):
                 cancel.raise_if_cancelled()
-                schedule = MotionSchedule.from_json(request.options.get("schedule", {})) if request.options.get(
-                    "schedule") else MotionSchedule(preset=attempt_request.preset,
-                                                    intensity=attempt_request.intensity, seed=attempt_request.seed)
-                if attempt:
-                    schedule = replace(schedule, intensity=attempt_request.intensity, seed=attempt_request.seed)
+                schedule = first_schedule if attempt == 0 else replace(
+                    first_schedule, intensity=attempt_request.intensity, seed=attempt_request.seed)
                 channels = schedule.channels(features, request.frames, float(request.fps))
                 inputs = RenderInputs(attempt_request, image, alpha, schedule, channels, features)
                 fd, name = tempfile.mkstemp(prefix=f".{out.stem}.try{attempt}.", suffix=final_tmp.suffix,

@@ -288,3 +288,20 @@ def test_bad_diffusion_options_fail_before_any_work(tmp_path: Path, extra: list[
     assert _render([str(photo()), "--duration", "0.2", "--fps", "24", "-o", str(out), *SMALL, *extra]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("reasons, factor", [
+    (["sync: motion misses the beats: ..."], 1.35), (["frozen: dynamic degree 0.00 < 0.15"], 1.35),
+    (["drift: identity drift 0.61 > 0.3"], 0.7), (["flicker: brightness jumps"], 0.7),
+    (["ken_burns: 90% of the motion is one pan"], 1.0),
+])
+def test_a_qc_retry_changes_seed_and_strength_by_the_failed_gate(reasons: list[str], factor: float) -> None:
+    from types import SimpleNamespace
+
+    from stillmotion.engine.backends import get_backend
+    from stillmotion.engine.request import RenderRequest
+
+    request = RenderRequest(image="x.png", output="x.mp4", fps=Fraction(24), frames=24, width=64, height=48,
+                            seed=5, intensity=1.0)
+    retry = get_backend("procedural").next_attempt(request, SimpleNamespace(reasons=reasons, frozen=False), 1)
+    assert retry.seed != request.seed and retry.intensity == pytest.approx(factor)

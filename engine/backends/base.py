@@ -95,11 +95,11 @@ class Backend(ABC):
     def next_attempt(self, request: RenderRequest, report: Any, attempt: int) -> RenderRequest:
         """The request for retry number `attempt` after `report` failed QC: a new seed, and motion made
         stronger when the clip was frozen or off the beat, gentler when the subject drifted."""
-        reasons = " ".join(getattr(report, "reasons", []))
+        failed = {reason.split(":", 1)[0] for reason in getattr(report, "reasons", [])}  # "gate: why"
         intensity = request.intensity
-        if getattr(report, "frozen", False) or "sync" in reasons or "beat" in reasons:
+        if getattr(report, "frozen", False) or failed & {"frozen", "sync"}:
             intensity = min(4.0, intensity * 1.35)
-        elif "drift" in reasons or "flicker" in reasons:
+        elif failed & {"drift", "flicker"}:
             intensity = intensity * 0.7
         return replace(request, seed=request.seed + 1009 * attempt, intensity=intensity)
 
