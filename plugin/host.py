@@ -105,6 +105,32 @@ class HostAdapter(ABC):
         """Import `media_path` and place it at `record` on `track` (a new track when None), as one undo step
         where the host has undo. Must verify the placement and raise when the host silently failed."""
 
+    # how the panel speaks of places on this host: in the host's own numbers and names
+    def host_frame(self, frame: int) -> int:
+        """The frame number the host itself shows for record frame `frame` (frame 0 = the timeline's first)."""
+        return int(frame)
+
+    def track_label(self, track: str) -> str:
+        """The host's own name for a track (a sequencer channel, a video track)."""
+        return track
+
+    def timeline_noun(self) -> str:
+        """What the host calls the timeline the panel reads ("timeline", Blender's "scene")."""
+        return "timeline"
+
+    def timeline_title(self) -> str:
+        """The host's name for what the panel shows ("Blender · Scene"), for its title bar."""
+        return self.name or "host"
+
+    def editor_rect(self) -> tuple[int, int, int, int] | None:
+        """Where the host's timeline editor is on the screen (x, y, width, height; pixels, top-left origin),
+        so the panel can open beside it; None when the host cannot say."""
+        return None
+
+    def describe_place(self, track: str, frame: int) -> str:
+        """"Channel 3 at frame 1": where a clip sits, as the host's own interface shows it."""
+        return f"{self.track_label(track)} at frame {self.host_frame(frame)}"
+
     def save(self) -> str | None:
         """Persist the host's document where the host does not do it itself; the path written, or None."""
         return None

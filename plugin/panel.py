@@ -11,11 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject
+from PySide6.QtCore import QObject, QRect, Qt
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QMainWindow, QWidget
 from stillmotion.engine.errors import StillMotionError
 from stillmotion.engine.timeline.timebase import exact_rate
-from stillmotion.ui.app import application
+from stillmotion.ui.app import application, pin_minimum_size
 from stillmotion.ui.controller import DEFAULT_INSERT_TRACK, PanelController
 from stillmotion.ui.settings import PanelSettings
 from stillmotion.ui.viewmodel import PanelViewModel
@@ -61,7 +62,8 @@ class HostPanelController(PanelController):
             return False
         still = self.stills.get(job.still_key)
         if still is None:
-            self.vm.error = "that attempt's still is no longer on the timeline"
+            self.vm.error = (f"{job.label!r} is not in this {self.host.timeline_noun()}: Insert places a clip at "
+                             f"its still's range; the file is at {job.result['output']}")
             return False
         chosen = track or self.vm.insert_track
         wanted = None if chosen in ("", DEFAULT_INSERT_TRACK) else chosen
@@ -74,7 +76,8 @@ class HostPanelController(PanelController):
             return False
         job.inserted = placed.track
         self.vm.jobs.notify(job)
-        self.vm.status = f"Inserted {Path(placed.media_path).name} on {placed.track} at frame {placed.start_frame}"
+        self.vm.status = (f"Inserted {Path(placed.media_path).name} on "
+                          f"{self.host.describe_place(placed.track, placed.start_frame)}")
         return True
 
     def replace_job(self, job_id: str) -> bool:
@@ -93,21 +96,86 @@ class HostPanelController(PanelController):
         return True
 
 
-class HostPanelWindow(QMainWindow):
-    """The panel in its own top-level window owned by the host's process."""
+#: The panel's size beside a host's editor: its narrow, stacked layout.
+HOST_PANEL_SIZE = (600, 900)
 
-    def __init__(self, host: HostAdapter, render: Any = None, parent: QWidget | None = None) -> None:
+
+def beside(editor: tuple[int, int, int, int], screen: tuple[int, int, int, int], size: tuple[int, int]
+           ) -> tuple[int, int, int, int]:
+    """Where a panel of `size` opens next to the host's `editor` on `screen` (all x, y, w, h; top-left origin):
+    right of the editor when that fits on the screen, else left of it, else over the screen's right edge (the
+    editor's left part, where its timeline starts, stays visible). Clamped to the screen."""
+    ex, ey, ew, eh = editor
+    sx, sy, sw, sh = screen
+    width, height = min(size[0], sw), min(size[1], sh)
+    if ex + ew + width <= sx + sw:
+        x = ex + ew
+    elif ex - width >= sx:
+        x = ex - width
+    else:
+        x = sx + sw - width
+    y = max(sy, min(ey, sy + sh - height))
+    return x, y, width, height
+
+
+def host_window_flags(platform: str) -> Qt.WindowType:
+    """A tool window that stays above the host's own window: Qt cannot make a foreign window (Blender's) its
+    parent, so on X11 it is a utility window kept on top, elsewhere a window kept on top."""
+    flags = Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint
+    if platform == "xcb":
+        flags |= Qt.WindowType.Tool
+    return flags
+
+
+class HostPanelWindow(QMainWindow):
+    """The panel in its own top-level window owned by the host's process: it opens beside the host's editor
+    (or where the user last put it), stays above the host's window and is closed by the host's exit hook."""
+
+    def __init__(self, host: HostAdapter, render: Any = None, parent: QWidget | None = None,
+                 settings: PanelSettings | None = None) -> None:
         super().__init__(parent)
+        self.host = host
         self.vm = PanelViewModel(self)
-        self.settings = PanelSettings()
+        self.settings = settings or PanelSettings()
         self.controller = HostPanelController(host, self.vm, self.settings, render=render, parent=self)
         self.panel = StillMotionPanel(self.vm)
+        self.panel.jobs.timeline_noun = host.timeline_noun()
         connect_panel(self.panel, self.controller)
         self.setCentralWidget(self.panel)
-        self.setWindowTitle(f"StillMotion — {host.name}")
-        self.resize(1180, 760)
+        pin_minimum_size(self, self.panel)
+        # beside an editor the panel is narrow and stacked: the controls keep their size, the queue grows
+        self.panel.splitter.setStretchFactor(0, 0)
+        self.panel.splitter.setStretchFactor(1, 1)
+        self.setWindowFlags(host_window_flags(QGuiApplication.platformName()))
+        self.setWindowTitle(f"StillMotion — {host.timeline_title()}")
+        self.vm.timeline_path_changed.connect(lambda _path: self.panel.path.setText(host.timeline_title()))
+        self.setGeometry(*self.initial_geometry())
+
+    @property
+    def geometry_key(self) -> str:
+        return f"host_window_{self.host.name or 'host'}"
+
+    def initial_geometry(self) -> tuple[int, int, int, int]:
+        """Where the user last left it (when that is still on a screen), else beside the host's editor."""
+        screen = QGuiApplication.primaryScreen().availableGeometry()
+        area = (screen.x(), screen.y(), screen.width(), screen.height())
+        saved = self.settings.get(self.geometry_key)
+        if isinstance(saved, list) and len(saved) == 4 and all(isinstance(v, int) for v in saved):
+            x, y, w, h = saved
+            if any(s.availableGeometry().intersects(QRect(x, y, w, h)) for s in QGuiApplication.screens()):
+                return x, y, max(w, self.minimumWidth()), max(h, self.minimumHeight())
+        size = (max(HOST_PANEL_SIZE[0], self.minimumWidth()), HOST_PANEL_SIZE[1])
+        editor = self.host.editor_rect()
+        if editor is None:
+            return area[0] + max(0, area[2] - size[0]) // 2, area[1], min(size[0], area[2]), min(size[1], area[3])
+        return beside(editor, area, size)
+
+    def remember_geometry(self) -> None:
+        rect = self.geometry()
+        self.settings.set(self.geometry_key, [rect.x(), rect.y(), rect.width(), rect.height()])
 
     def closeEvent(self, event: Any) -> None:  # noqa: N802 - Qt's name
+        self.remember_geometry()
         self.controller.shutdown()
         super().closeEvent(event)
 

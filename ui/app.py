@@ -18,6 +18,8 @@ from .viewmodel import PanelViewModel
 from .widgets.panel import StillMotionPanel, connect_panel
 
 DEFAULT_SIZE = (1180, 760)
+#: The smallest window height the panel keeps (it scrolls nothing: below this its rows are squeezed).
+MIN_HEIGHT = 480
 
 
 def application(argv: list[str] | None = None) -> QApplication:
@@ -44,6 +46,7 @@ class PanelWindow(QMainWindow):
         self.panel = StillMotionPanel(self.vm)
         connect_panel(self.panel, self.controller)
         self.setCentralWidget(self.panel)
+        pin_minimum_size(self, self.panel)
         self.setWindowTitle("StillMotion")
         self.vm.timeline_path_changed.connect(
             lambda p: self.setWindowTitle(f"{Path(p).name} — StillMotion" if p else "StillMotion"))
@@ -54,6 +57,21 @@ class PanelWindow(QMainWindow):
         self.settings.set("window_size", [self.width(), self.height()])
         self.controller.shutdown()
         super().closeEvent(event)
+
+
+def pin_minimum_size(window: QWidget, panel: StillMotionPanel) -> None:
+    """Give the top-level window an explicit minimum size (the panel's stacked, narrow layout).
+
+    Without one, Qt's layout sets the window's minimum from its contents every time they change (the error
+    banner appears, a comparison opens) and pushes it to the window system; platforms without size hints
+    (offscreen, used for screenshots) print "This plugin does not support propagateSizeHints()" each time.
+    An explicit minimum is never overridden by the layout, so nothing is pushed after the window is shown.
+    """
+    orientation = panel.splitter.orientation()
+    panel.splitter.setOrientation(Qt.Orientation.Vertical)
+    stacked = panel.minimumSizeHint()
+    panel.splitter.setOrientation(orientation)
+    window.setMinimumSize(stacked.width(), min(stacked.height(), MIN_HEIGHT))
 
 
 def wait_until_idle(controller: PanelController, timeout_s: float = 30.0) -> None:

@@ -168,6 +168,7 @@ class PanelController(QObject):
         for name in ("preset", "intensity", "routing", "seed", "selection"):
             getattr(vm, f"{name}_changed").connect(self._refresh_motion)
         vm.selection_changed.connect(self._on_selection)
+        self.job_done.connect(self._load_result_preview)
 
     # ------------------------------------------------------------------ timeline
     def open_timeline(self, path: str, output: str | None = None) -> bool:
@@ -762,6 +763,26 @@ class PanelController(QObject):
 
         if paths:
             self.tasks.submit("past_previews", decode, show, self._store_error)
+
+    def _load_result_preview(self, job_id: str) -> None:
+        """A finished job whose render sent no preview (a host's child-process render sends progress only)
+        gets its clip's first frame on its card, as past jobs do, instead of an empty black box."""
+        job = self._job(job_id)
+        if job is None or job.preview is not None or not job.usable or not job.result:
+            return
+        path = str(job.result["output"])
+
+        def decode() -> Any:
+            for frame in read_frames(path, max_side=PAST_PREVIEW_SIDE):
+                return to_qimage(frame)
+            return None
+
+        def show(image: Any) -> None:
+            if image is not None and job.preview is None:
+                job.preview = image
+                self.vm.jobs.notify(job)
+
+        self.tasks.submit(f"result_preview:{job_id}", decode, show, self._task_error)
 
     # ------------------------------------------------------------------ saving
     def _store_timeline_state(self) -> None:

@@ -9,7 +9,7 @@ import opentimelineio as otio
 from stillmotion.engine.timeline.select import Still
 from stillmotion.engine.timeline.timebase import to_frames
 
-from .viewmodel import ClipItem, TimelineOverview, TrackItem
+from .viewmodel import ClipItem, MarkerItem, TimelineOverview, TrackItem
 
 
 def still_key(still: Still) -> str:
@@ -49,7 +49,22 @@ def build_overview(timeline: otio.schema.Timeline, rate: Fraction, stills: list[
             video_index += 1
         else:
             audio_index += 1
-    return TimelineOverview(name=timeline.name or "timeline", rate=rate, frames=end, tracks=tracks)
+    markers = timeline_markers(timeline, rate)
+    end = max([end, *(m.frame + m.frames for m in markers)])
+    return TimelineOverview(name=timeline.name or "timeline", rate=rate, frames=end, tracks=tracks,
+                            markers=markers)
+
+
+def timeline_markers(timeline: otio.schema.Timeline, rate: Fraction) -> list[MarkerItem]:
+    """The timeline's own markers (on its top stack) and its tracks' markers, in record frames, by frame."""
+    found: list[MarkerItem] = []
+    for owner in [timeline.tracks, *timeline.tracks]:
+        for marker in owner.markers:
+            span = marker.marked_range
+            start = to_frames(span.start_time, rate)
+            found.append(MarkerItem(frame=start, name=marker.name or "", colour=str(marker.color or ""),
+                                    frames=max(0, to_frames(span.start_time + span.duration, rate) - start)))
+    return sorted(found, key=lambda m: (m.frame, m.name))
 
 
 def video_track_names(timeline: otio.schema.Timeline) -> list[str]:

@@ -56,11 +56,22 @@ class TrackItem:
 
 
 @dataclass
+class MarkerItem:
+    """A timeline marker as the overview draws it (record frame at the timeline's rate)."""
+
+    frame: int
+    name: str
+    frames: int = 0  # a ranged marker's length (0: a point)
+    colour: str = ""  # OTIO's marker colour name (RED, GREEN, ...)
+
+
+@dataclass
 class TimelineOverview:
     name: str
     rate: Fraction
     frames: int
     tracks: list[TrackItem] = field(default_factory=list)
+    markers: list[MarkerItem] = field(default_factory=list)
 
     def still_keys(self, track_index: int | None = None) -> list[str]:
         return [c.key for t in self.tracks if track_index is None or t.index == track_index

@@ -46,6 +46,29 @@ class BlenderHost(HostAdapter):
         snap = self._snap()
         return scene_rate(snap["fps"], snap["fps_base"])
 
+    def host_frame(self, frame: int) -> int:
+        """Blender's own frame number: record frame 0 is the sequencer's `origin` (scene start or first strip)."""
+        return self.origin + int(frame)
+
+    def timeline_noun(self) -> str:
+        return "scene"
+
+    def timeline_title(self) -> str:
+        return f"Blender · {self.scene.name}"
+
+    def editor_rect(self) -> tuple[int, int, int, int] | None:
+        """The biggest sequencer area of Blender's first window (Blender's area y counts up from the window's
+        bottom edge), else the whole window."""
+        window = bpy.context.window or next(iter(bpy.context.window_manager.windows), None)
+        if window is None:
+            return None
+        areas = [a for a in window.screen.areas if a.type == "SEQUENCE_EDITOR"]
+        if not areas:
+            return int(window.x), int(window.y), int(window.width), int(window.height)
+        area = max(areas, key=lambda a: a.width * a.height)
+        top = int(window.y) + int(window.height) - (int(area.y) + int(area.height))
+        return int(window.x) + int(area.x), top, int(area.width), int(area.height)
+
     def read_timeline(self) -> otio.schema.Timeline:
         return sequencer_to_otio(self._snap(fresh=True))
 

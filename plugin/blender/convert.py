@@ -2,9 +2,9 @@
 
 Mapping (docs/hosts.md): each channel holding picture strips becomes a video track and each channel holding sound
 strips an audio track, in channel order, named after the channel; a meta strip becomes a nested Stack; a muted
-strip or channel becomes a disabled clip or track. The scene rate is `fps / fps_base` as an exact Fraction
-(Blender stores fps_base as a float32: 1.001 reads 1.00100004673, which is 1001/1000). Track frame 0 is Blender
-frame `origin` (the earliest of the scene start and every strip start), kept as the timeline's
+strip or channel becomes a disabled clip or track; the scene's timeline markers become the timeline's markers.
+The scene rate is `fps / fps_base` as an exact Fraction (Blender stores fps_base as a float32: 1.001 reads
+1.00100004673, which is 1001/1000). Track frame 0 is Blender frame `origin` (the earliest of the scene start and every strip start), kept as the timeline's
 global_start_time, so a record frame maps back to `origin + frame`.
 """
 
@@ -141,6 +141,10 @@ def sequencer_to_otio(snapshot: dict[str, Any]) -> otio.schema.Timeline:
     timeline.global_start_time = otio.opentime.RationalTime(origin, float(rate))
     for track in _tracks(snapshot.get("strips", []), rate, origin, snapshot.get("channels") or {}):
         timeline.tracks.append(track)
+    for marker in snapshot.get("markers") or []:  # the scene's timeline markers, at their Blender frames
+        timeline.tracks.markers.append(otio.schema.Marker(
+            name=str(marker.get("name", "")), marked_range=frames_range(int(marker["frame"]) - origin, 0, rate),
+            metadata={"blender": {"frame": int(marker["frame"])}}))
     timeline.metadata["blender"] = {
         "scene": snapshot.get("scene", ""), "fps": snapshot["fps"], "fps_base": snapshot["fps_base"],
         "rate": str(rate), "origin_frame": origin, "frame_start": snapshot["frame_start"],

@@ -4,11 +4,13 @@
 selected) to the music of the sound strips under them: it snapshots the sequencer, renders in the project's
 Python (`plugin.blender.worker`, a child process: torch never loads in Blender) and places one movie strip per
 still in a free channel above them at the exact frames, as one undo step. It works headless (`blender -b`).
-`stillmotion.open_panel` opens the Qt panel inside Blender, pumped by a `bpy.app.timers` timer.
+`stillmotion.open_panel` opens the Qt panel inside Blender, pumped by a `bpy.app.timers` timer; the panel
+closes (saving its place and settings, cancelling its jobs) when Blender quits or loads another file.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import tempfile
@@ -112,6 +114,28 @@ def _pump() -> float | None:
     return PUMP_INTERVAL
 
 
+def close_panels(*_args: Any) -> None:
+    """Close every open panel: Blender is quitting (atexit) or loading another file (`load_pre`: the scene the
+    panel reads is about to go away)."""
+    windows, _PANELS[:] = list(_PANELS), []
+    for window in windows:
+        try:
+            window.close()
+        except RuntimeError:  # its Qt object is already gone
+            continue
+    if windows:
+        from PySide6.QtWidgets import QApplication
+
+        app = QApplication.instance()
+        if app is not None:
+            app.processEvents()
+
+
+@bpy.app.handlers.persistent
+def _on_load_pre(*args: Any) -> None:
+    close_panels()
+
+
 class STILLMOTION_OT_open_panel(bpy.types.Operator):  # noqa: N801
     """Open the StillMotion panel on this scene's sequencer"""
 
@@ -149,14 +173,18 @@ def register() -> None:
     for cls in CLASSES:
         bpy.utils.register_class(cls)
     bpy.types.SEQUENCER_MT_strip.append(menu_entries)
+    if _on_load_pre not in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.append(_on_load_pre)
+    atexit.register(close_panels)
 
 
 def unregister() -> None:
     bpy.types.SEQUENCER_MT_strip.remove(menu_entries)
     if bpy.app.timers.is_registered(_pump):
         bpy.app.timers.unregister(_pump)
-    for window in _PANELS:
-        window.close()
-    _PANELS.clear()
+    if _on_load_pre in bpy.app.handlers.load_pre:
+        bpy.app.handlers.load_pre.remove(_on_load_pre)
+    atexit.unregister(close_panels)
+    close_panels()
     for cls in reversed(CLASSES):
         bpy.utils.unregister_class(cls)

@@ -78,6 +78,8 @@ def snapshot_scene(scene: Any) -> dict[str, Any]:
         "frame_current": int(scene.frame_current), "preview_range": preview,
         "resolution": [int(render.resolution_x * scale), int(render.resolution_y * scale)],
         "blend_file": bpy.data.filepath, "channels": channels, "strips": strips,
+        "markers": [{"name": m.name, "frame": int(m.frame)} for m in sorted(scene.timeline_markers,
+                                                                            key=lambda m: m.frame)],
     }
 
 

@@ -98,6 +98,16 @@ class ResolveHost(HostAdapter):
         timeline = self.project.GetCurrentTimeline()
         return f"{self.project.GetName()}::{timeline.GetName() if timeline else ''}"
 
+    def host_frame(self, frame: int) -> int:
+        """Resolve's own record frame: the timeline's start frame (01:00:00:00 by default) plus `frame`."""
+        return int(self.timeline().GetStartFrame()) + int(frame)
+
+    def describe_place(self, track: str, frame: int) -> str:
+        """Resolve's record timecode, as its timeline shows it ("V2 at 01:00:00:05")."""
+        tc = otio.opentime.to_timecode(otio.opentime.RationalTime(self.host_frame(frame), float(self.rate)),
+                                       float(self.rate))
+        return f"{self.track_label(track)} at {tc}"
+
     def timeline(self) -> Any:
         timeline = self.project.GetCurrentTimeline()
         if not timeline:

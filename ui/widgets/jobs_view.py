@@ -60,6 +60,7 @@ class JobCard(QFrame):
 
     def __init__(self, job: Job, view: JobsView) -> None:
         super().__init__(view)
+        self.view = view
         self.job_id = job.id
         self.created = job.created
         self.setFrameShape(QFrame.Shape.StyledPanel)
@@ -120,8 +121,8 @@ class JobCard(QFrame):
 
         self.cancel = button("Cancel", "Stop this job")
         self.play = button("▶ Play", "Play the result here")
-        self.insert = button("Insert", "Insert into the timeline on the chosen track, at the still's range")
-        self.replace = button("Replace", "Replace the clip inserted earlier for this still with this attempt")
+        self.insert = button("Insert", INSERT_TIP)
+        self.replace = button("Replace", REPLACE_TIP)
         self.regenerate = button("New seed", "Render again with the same settings and a new seed")
         self.remove = button("✕", "Remove from the history")
         actions.addStretch(1)
@@ -187,11 +188,32 @@ class JobCard(QFrame):
         self.cancel.setVisible(not job.state.done)
         for b in (self.play, self.insert, self.replace):
             b.setVisible(finished)
+        self.update_insertable(job)
         self.regenerate.setVisible(job.state.done)
         self.remove.setVisible(job.state.done)
         self.select.setEnabled(finished)
         if not finished:
             self.select.setChecked(False)
+
+
+    def update_insertable(self, job: Job) -> None:
+        """Insert and Replace place a clip at its still's range: a clip whose still is not on this timeline
+        (a past job for another still, scene or project) has them disabled, and their tooltips say why."""
+        here = self.view.still_keys is None or job.still_key in self.view.still_keys
+        for button, tip in ((self.insert, INSERT_TIP), (self.replace, REPLACE_TIP)):
+            button.setEnabled(here)
+            button.setToolTip(tip if here else self.elsewhere_tip(job, button.text()))
+
+    def elsewhere_tip(self, job: Job, action: str) -> str:
+        noun = self.view.timeline_noun
+        output = (job.result or {}).get("output", "")
+        return (f"{action} is off: “{job.label}”, the still this clip was rendered for, is not in this {noun} "
+                f"(the clip comes from another still, {noun} or session), so there is no range to put it at. "
+                f"Play it here, or use its file: {output}")
+
+
+INSERT_TIP = "Insert into the timeline on the chosen track, at the still's range"
+REPLACE_TIP = "Replace the clip inserted earlier for this still with this attempt"
 
 
 class JobsView(QWidget):
@@ -207,6 +229,10 @@ class JobsView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.cards: dict[str, JobCard] = {}
+        #: Keys of the stills on the open timeline (None until one is shown: then nothing is disabled).
+        self.still_keys: frozenset[str] | None = None
+        #: What the tooltips call the timeline ("timeline"; a host says its own word, Blender's "scene").
+        self.timeline_noun = "timeline"
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         header = QHBoxLayout()
@@ -262,11 +288,22 @@ class JobsView(QWidget):
             self.track.setCurrentText(vm.insert_track)
 
         vm.insert_tracks_changed.connect(fill_tracks)
+        vm.overview_changed.connect(lambda overview: self.set_stills(vm, overview))
         vm.insert_track_changed.connect(lambda v: v != self.track.currentText() and self.track.setCurrentText(v))
         self.track.currentTextChanged.connect(lambda t: setattr(vm, "insert_track", t))
         fill_tracks(vm.insert_tracks)
+        if vm.overview is not None:
+            self.still_keys = frozenset(vm.overview.still_keys())
         for job in vm.jobs:
             self.add_job(job)
+
+    def set_stills(self, vm: PanelViewModel, overview: object) -> None:
+        """A timeline was (re)loaded: re-check which cards can be inserted."""
+        self.still_keys = frozenset(overview.still_keys()) if overview is not None else frozenset()
+        for job_id, card in self.cards.items():
+            job = vm.jobs.get(job_id)
+            if job is not None:
+                card.update_insertable(job)
 
     def add_job(self, job: Job) -> None:
         """Newest first by creation time (past jobs from the store arrive after the timeline's own)."""
