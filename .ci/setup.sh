@@ -10,7 +10,8 @@ mode="${1:-demo}"
 shift || true
 
 APT_PACKAGES=(python3-venv ffmpeg fluidsynth fluid-soundfont-gm melt blender libsndfile1
-              libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 xvfb)
+              libgl1 libegl1 libxkbcommon0 libfontconfig1 libdbus-1-3 xvfb xauth
+              libxcb-cursor0 libxkbcommon-x11-0 libxcb-icccm4 libxcb-image0 libxcb-keysyms1 libxcb-render-util0)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

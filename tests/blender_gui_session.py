@@ -17,7 +17,7 @@ import traceback
 import bpy
 
 ARGS = json.loads(sys.argv[sys.argv.index("--") + 1])
-REPORT: dict = {"steps": [], "errors": []}
+REPORT: dict = {"steps": [], "errors": [], "blender_python": list(sys.version_info[:2])}
 STARTED = time.monotonic()
 TICK = 0.02
 
@@ -91,6 +91,8 @@ class Session:
         start = time.perf_counter()
         result = bpy.ops.stillmotion.open_panel()
         REPORT["operator"] = list(result)
+        if "FINISHED" not in result:
+            return self.finish()
         from stillmotion.plugin.blender import operators
 
         self.window = operators._PANELS[-1]
@@ -178,8 +180,15 @@ class Session:
 
     def do_settle(self) -> float:
         """Let Blender draw the new strip and Qt the inserted card before the screen is grabbed."""
+        if not hasattr(self, "framed"):
+            self.framed = True
+            window = bpy.context.window_manager.windows[0]
+            area = next(a for a in window.screen.areas if a.type == "SEQUENCE_EDITOR")
+            region = next(r for r in area.regions if r.type == "WINDOW")
+            with bpy.context.temp_override(window=window, area=area, region=region):
+                bpy.ops.sequencer.view_all()
         if time.monotonic() - self.since < 0.6:
-            for area in bpy.context.window.screen.areas:
+            for area in bpy.context.window_manager.windows[0].screen.areas:
                 area.tag_redraw()
             return TICK
         from PySide6.QtGui import QGuiApplication

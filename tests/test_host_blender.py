@@ -197,3 +197,11 @@ def test_blender_animates_strips_and_renders_them(tmp_path: Path) -> None:
         assert int(np.argmin(distance)) == frame - 5, distance
         assert distance[frame - 5] < 3.0
         assert np.abs(rendered - still).mean() > distance[frame - 5] + 2.0
+
+
+def test_scene_markers_become_timeline_markers_at_record_frames() -> None:
+    snap = snapshot([strip("title", "COLOR", 1, -5, 20)])
+    snap["markers"] = [{"name": "Drop", "frame": 1}, {"name": "Out", "frame": 19}]
+    timeline = sequencer_to_otio(snap)
+    assert [(m.name, m.marked_range.start_time.to_frames(), m.metadata["blender"]["frame"])
+            for m in timeline.tracks.markers] == [("Drop", 6, 1), ("Out", 24, 19)]  # origin is frame -5
