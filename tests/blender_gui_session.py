@@ -37,7 +37,7 @@ def build_scene() -> None:
     scene.frame_start, scene.frame_end = 1, ARGS["frames"]
     editor = scene.sequence_editor_create()
     editor.sequences.new_sound("music", ARGS["wav"], 1, 1)
-    still = editor.sequences.new_image("still", ARGS["png"], 2, 1)
+    still = editor.sequences.new_image("rocket", ARGS["png"], 2, 1)
     still.frame_final_duration = ARGS["frames"]
     for number, frame in enumerate(ARGS["markers"]):
         scene.timeline_markers.new(f"M{number + 1}", frame=frame)
@@ -46,6 +46,7 @@ def build_scene() -> None:
     biggest = max(screen.areas, key=lambda a: a.width * a.height)
     biggest.type = "SEQUENCE_EDITOR"
     biggest.spaces.active.view_type = "SEQUENCER"
+    biggest.spaces.active.timeline_overlay.show_strip_source = False  # strip names without temp paths
 
 
 def strips() -> list[dict]:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from media_fixtures import photo, write_click_track
 from PIL import Image
-from test_host_blender import _music, _still
 
 BLENDER = shutil.which("blender")
 XVFB_RUN = shutil.which("xvfb-run")
@@ -50,9 +50,10 @@ def display_command() -> list[str]:
 @pytest.mark.skipif(BLENDER is None, reason="blender is not installed (apt-get install blender)")
 def test_panel_inside_blender_animates_and_inserts(tmp_path: Path) -> None:
     wrapper = display_command()
-    png, wav = tmp_path / "still.png", tmp_path / "music.wav"
-    _still(png)
-    _music(wav, seconds=3.0)
+    png, wav = tmp_path / "rocket.png", tmp_path / "music.wav"
+    with Image.open(photo("landscape")) as source:  # a real photo, small: the render stays quick
+        source.convert("RGB").resize((320, 180)).save(png)
+    write_click_track(wav, 3.0, bpm=120)
     scripts = tmp_path / "scripts"
     installed = subprocess.run([sys.executable, "-m", "stillmotion.engine", "install-host", "blender",
                                 "--target", str(scripts / "addons")], capture_output=True, text=True, cwd=tmp_path)
