@@ -127,6 +127,11 @@ class HostAdapter(ABC):
         so the panel can open beside it; None when the host cannot say."""
         return None
 
+    def native_window(self) -> int | None:
+        """The host's own top-level window as a native id (an X11 window), so the panel can be its transient
+        child; None when unknown."""
+        return None
+
     def describe_place(self, track: str, frame: int) -> str:
         """"Channel 3 at frame 1": where a clip sits, as the host's own interface shows it."""
         return f"{self.track_label(track)} at frame {self.host_frame(frame)}"

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QObject, QRect, Qt
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtGui import QGuiApplication, QWindow
 from PySide6.QtWidgets import QMainWindow, QWidget
 from stillmotion.engine.errors import StillMotionError
 from stillmotion.engine.timeline.timebase import exact_rate
@@ -118,12 +118,15 @@ def beside(editor: tuple[int, int, int, int], screen: tuple[int, int, int, int],
     return x, y, width, height
 
 
-def host_window_flags(platform: str) -> Qt.WindowType:
-    """A tool window that stays above the host's own window: Qt cannot make a foreign window (Blender's) its
-    parent, so on X11 it is a utility window kept on top, elsewhere a window kept on top."""
-    flags = Qt.WindowType.Window | Qt.WindowType.WindowStaysOnTopHint
+def host_window_flags(platform: str, transient: bool) -> Qt.WindowType:
+    """A window that stays above the host's own. On X11 it is a tool (utility) window; made transient for the
+    host's window (`HostAdapter.native_window`), the window manager keeps it above that window only; without
+    one (or elsewhere: Qt cannot parent a widget to a foreign window) it is kept on top of all windows."""
+    flags = Qt.WindowType.Window
     if platform == "xcb":
         flags |= Qt.WindowType.Tool
+    if not (transient and platform == "xcb"):
+        flags |= Qt.WindowType.WindowStaysOnTopHint
     return flags
 
 
@@ -146,7 +149,14 @@ class HostPanelWindow(QMainWindow):
         # beside an editor the panel is narrow and stacked: the controls keep their size, the queue grows
         self.panel.splitter.setStretchFactor(0, 0)
         self.panel.splitter.setStretchFactor(1, 1)
-        self.setWindowFlags(host_window_flags(QGuiApplication.platformName()))
+        platform = QGuiApplication.platformName()
+        native = host.native_window() if platform == "xcb" else None
+        self.setWindowFlags(host_window_flags(platform, transient=native is not None))
+        #: The host's window as a foreign QWindow, the panel's transient parent (kept alive with the panel).
+        self.host_window = QWindow.fromWinId(native) if native is not None else None
+        if self.host_window is not None:
+            self.winId()  # creates the native window, so it has a handle to set the transient parent on
+            self.windowHandle().setTransientParent(self.host_window)
         self.setWindowTitle(f"StillMotion — {host.timeline_title()}")
         self.vm.timeline_path_changed.connect(lambda _path: self.panel.path.setText(host.timeline_title()))
         self.setGeometry(*self.initial_geometry())

@@ -122,12 +122,14 @@ class Session:
 
     def window_facts(self) -> dict:
         from PySide6.QtCore import Qt
+        from stillmotion.plugin.x11 import transient_for
 
         w = self.window
         flags = w.windowFlags()
         return {"geometry": [w.x(), w.y(), w.width(), w.height()], "editor": list(w.host.editor_rect() or []),
                 "tool": bool(flags & Qt.WindowType.Tool == Qt.WindowType.Tool),
                 "stays_on_top": bool(flags & Qt.WindowType.WindowStaysOnTopHint),
+                "host_window": w.host.native_window(), "transient_for": transient_for(int(w.winId())),
                 "title": w.windowTitle(),
                 "tracks": [t.name for t in w.vm.overview.tracks] if w.vm.overview else [],
                 "markers": [[m.frame, m.name] for m in getattr(w.vm.overview, "markers", [])]}

@@ -84,8 +84,10 @@ def test_panel_inside_blender_animates_and_inserts(tmp_path: Path) -> None:
     assert window["tracks"] == ["Channel 2", "Channel 1"]
     assert window["markers"] == [[0, "M1"], [24, "M2"]]
     assert window["title"] == "StillMotion — Blender · Scene"
-    # a tool window kept above Blender's, opened beside the sequencer: on the screen, the editor's left part free
-    assert window["tool"] and window["stays_on_top"]
+    # a tool window transient for Blender's own (found by its _NET_WM_PID), so kept above it and only it;
+    # opened beside the sequencer: on the screen, the editor's left part free
+    assert window["tool"] and window["host_window"] and window["transient_for"] == window["host_window"], window
+    assert not window["stays_on_top"]
     x, y, width, height = window["geometry"]
     ex, ey, ew, eh = window["editor"]
     assert 0 <= x and x + width <= SCREEN[0] and 0 <= y and y + height <= SCREEN[1], window

@@ -140,8 +140,10 @@ def test_panel_opens_beside_the_editor_and_remembers_where_it_was_put(qtbot, fak
     assert beside((700, 20, 900, 900), (0, 0, 1600, 1000), (600, 900)) == (100, 20, 600, 900)
     assert beside((0, 27, 1321, 879), (0, 0, 1600, 1000), (600, 900)) == (1000, 27, 600, 900)
     assert beside((0, 500, 800, 500), (0, 0, 1600, 1000), (600, 900)) == (800, 100, 600, 900)
-    assert host_window_flags("xcb") & Qt.WindowType.Tool == Qt.WindowType.Tool
-    assert host_window_flags("xcb") & Qt.WindowType.WindowStaysOnTopHint
+    transient, alone = host_window_flags("xcb", transient=True), host_window_flags("xcb", transient=False)
+    assert transient & Qt.WindowType.Tool == Qt.WindowType.Tool and alone & Qt.WindowType.Tool == Qt.WindowType.Tool
+    assert not transient & Qt.WindowType.WindowStaysOnTopHint and alone & Qt.WindowType.WindowStaysOnTopHint
+    assert host_window_flags("offscreen", transient=True) & Qt.WindowType.WindowStaysOnTopHint
 
     monkeypatch.setenv("STILLMOTION_DATA_DIR", str(tmp_path / "data"))
     host = host_for(fake, edit(fake, media), tmp_path)

@@ -13,6 +13,19 @@ from .convert import origin_frame, scene_rate, sequencer_to_otio
 from .sequencer import PlacementError, add_movie, free_channel
 from .snapshot import snapshot_scene
 
+_WINDOWS: list[int] | None = None
+
+
+def blender_windows() -> list[int]:
+    """Blender's own X11 windows, looked up once: the first look-up runs before Qt opens any window of its own
+    in this process (both set the same `_NET_WM_PID`)."""
+    global _WINDOWS
+    if _WINDOWS is None:
+        from ..x11 import process_windows
+
+        _WINDOWS = [] if bpy.app.background else process_windows()
+    return _WINDOWS
+
 
 class BlenderHost(HostAdapter):
     """One scene's sequencer. Frames in `RecordRange` count from OTIO frame 0 = Blender frame `origin`."""
@@ -22,6 +35,10 @@ class BlenderHost(HostAdapter):
     def __init__(self, scene: Any) -> None:
         self.scene = scene
         self._snapshot: dict[str, Any] | None = None
+        self._windows = blender_windows()
+
+    def native_window(self) -> int | None:
+        return self._windows[0] if self._windows else None
 
     def capabilities(self) -> Capability:
         return (Capability.READ_TIMELINE | Capability.SELECTION | Capability.PLAYHEAD | Capability.IN_OUT_RANGE
