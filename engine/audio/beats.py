@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInputError
+
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
 PRIOR_BPM, PRIOR_OCTAVES = 115.0, 1.0
@@ -29,6 +31,13 @@ TEMPO_DRIFT_OCTAVES = 0.02
 TIGHTNESS = 200.0
 #: Below this tempogram confidence the audio has no usable pulse (speech, drones, noise): no beats.
 MIN_CONFIDENCE = 0.3
+#: Tempi an editor may give as a hint or a search range (BPM).
+HINT_LIMITS = (20.0, 400.0)
+#: A tempo hint fixes the metrical level: the search spans this many octaves either side of it (±23 %), enough
+#: for drift and ramps around the hint, too little to reach the octave above or below.
+HINT_SPAN_OCTAVES = 0.3
+#: Tempo bins per octave of the search grid.
+BINS_PER_OCTAVE = 75
 
 
 @dataclass
@@ -40,6 +49,41 @@ class BeatResult:
     meter: int | None
     beat_positions: np.ndarray  # 1..meter
     downbeats: np.ndarray      # seconds
+
+
+def check_tempo_hint(bpm: float | None, tempo_range: tuple[float, float] | None) -> None:
+    """Raise BadInputError for a hint or range the tracker cannot use (≤ 0, lo ≥ hi, outside 20-400 BPM)."""
+    lo_limit, hi_limit = HINT_LIMITS
+    if bpm is not None:
+        if not np.isfinite(bpm) or not lo_limit <= float(bpm) <= hi_limit:
+            raise BadInputError(f"tempo hint {bpm} BPM is outside {lo_limit:g}-{hi_limit:g} BPM")
+    if tempo_range is not None:
+        try:
+            lo, hi = (float(v) for v in tempo_range)
+        except (TypeError, ValueError):
+            raise BadInputError(f"tempo range {tempo_range!r} is not two numbers (low, high)") from None
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+            raise BadInputError(f"tempo range {lo:g}-{hi:g} BPM: the low end must be below the high end")
+        if lo < lo_limit or hi > hi_limit:
+            raise BadInputError(f"tempo range {lo:g}-{hi:g} BPM is outside {lo_limit:g}-{hi_limit:g} BPM")
+        if bpm is not None and not lo <= float(bpm) <= hi:
+            raise BadInputError(f"tempo hint {bpm:g} BPM is outside the tempo range {lo:g}-{hi:g} BPM")
+
+
+def tempo_grid(bpm_hint: float | None = None, tempo_range: tuple[float, float] | None = None
+               ) -> tuple[np.ndarray, float, float]:
+    """(tempo bins in BPM, prior centre, prior width in octaves) for a search with an optional hint / range."""
+    lo, hi = (MIN_BPM, MAX_BPM) if tempo_range is None else (float(tempo_range[0]), float(tempo_range[1]))
+    centre, width = PRIOR_BPM, PRIOR_OCTAVES
+    if bpm_hint is not None:
+        lo = max(lo, bpm_hint * 2.0 ** -HINT_SPAN_OCTAVES)
+        hi = min(hi, bpm_hint * 2.0 ** HINT_SPAN_OCTAVES)
+        centre, width = float(bpm_hint), HINT_SPAN_OCTAVES
+    elif tempo_range is not None:
+        centre = float(np.sqrt(lo * hi))
+        width = max(PRIOR_OCTAVES, np.log2(hi / lo))
+    n = max(16, int(round(BINS_PER_OCTAVE * np.log2(hi / lo))))
+    return np.geomspace(lo, hi, n), centre, width
 
 
 def _empty(n: int) -> BeatResult:
@@ -119,11 +163,12 @@ def tempo_salience(acf: np.ndarray, dft: np.ndarray, hop_rate: float, bpms: np.n
 
 
 def local_tempo_path(acf: np.ndarray, dft: np.ndarray, energy: np.ndarray, hop_rate: float,
-                     bpms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     bpms: np.ndarray, prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Viterbi-smoothed tempo per window (BPM) and the salience along it."""
     sal = tempo_salience(acf, dft, hop_rate, bpms)
-    octaves = np.log2(bpms / PRIOR_BPM)
-    log_prior = -0.5 * (octaves / PRIOR_OCTAVES) ** 2
+    octaves = np.log2(bpms / prior_bpm)
+    log_prior = -0.5 * (octaves / prior_octaves) ** 2
     active = energy > 1e-6
     emission = np.where(active[:, None], 12.0 * sal, 0.0) + log_prior[None, :]
     step = np.log2(bpms[1] / bpms[0])
@@ -284,15 +329,21 @@ def _tempo_from_beats(beats: np.ndarray, span: int = 8) -> float:
 
 
 def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
-                low_energy: np.ndarray) -> BeatResult:
-    """Tempo, beats, meter and downbeats of one song's onset envelope."""
+                low_energy: np.ndarray, bpm_hint: float | None = None,
+                tempo_range: tuple[float, float] | None = None) -> BeatResult:
+    """Tempo, beats, meter and downbeats of one song's onset envelope.
+
+    `bpm_hint` fixes the metrical level (the tracker still finds the phase and follows drift near it);
+    `tempo_range` (low, high) restricts the tempo search. Bad values raise BadInputError.
+    """
+    check_tempo_hint(bpm_hint, tempo_range)
     n = onset_raw.size
     env = _detrend(onset_raw, hop_rate)
     if n < int(2 * hop_rate) or not np.any(env > 0):
         return _empty(n)
-    bpms = np.geomspace(MIN_BPM, MAX_BPM, 160)
+    bpms, prior_bpm, prior_octaves = tempo_grid(bpm_hint, tempo_range)
     acf, dft, centres, energy = tempogram(env, hop_rate, bpms)
-    bpm_path, sal_path = local_tempo_path(acf, dft, energy, hop_rate, bpms)
+    bpm_path, sal_path = local_tempo_path(acf, dft, energy, hop_rate, bpms, prior_bpm, prior_octaves)
     active = energy > 1e-6
     if not active.any():
         return _empty(n)
