@@ -27,6 +27,8 @@ from .analysis import AudioAnalysis, analyze
 TEMPO_FACTORS = (0.25, 0.5, 1.0, 2.0, 4.0)
 #: Labels that make a beat a downbeat (a marker's name, a beat file's second column).
 DOWNBEAT_LABELS = frozenset({"downbeat", "bar", "1", "one", "db"})
+#: `BeatGrid.source` of a grid read from timeline markers (beats past the song's end are dropped, not refused).
+MARKER_SOURCE = "timeline markers"
 #: A beat may sit this far past the song's end (a last beat rounded up) before the file is rejected.
 _END_SLACK = 0.05
 
@@ -119,7 +121,8 @@ def analysis_for(path: str | os.PathLike[str], grid: BeatGrid | None = None) -> 
 def apply_grid(analysis: AudioAnalysis, grid: BeatGrid) -> AudioAnalysis:
     """`analysis` with its beats replaced by the editor's, scaled by the factor and shifted by the offset."""
     if grid.beats is not None:
-        grid.check_duration(analysis.duration, Path(analysis.path).name or "the song")
+        if grid.source != MARKER_SOURCE:
+            grid.check_duration(analysis.duration, Path(analysis.path).name or "the song")
         beats = np.asarray(grid.beats, dtype=np.float64)
         downbeats = np.asarray(grid.downbeats, dtype=np.float64)
     else:
