@@ -172,8 +172,9 @@ class PanelController(QObject):
             getattr(vm, f"{name}_changed").connect(self._refresh_motion)
         vm.selection_changed.connect(self._on_selection)
         self.tapper = grid_control.TapTempo()
-        for name in ("tempo_factor", "tap_bpm", "beat_offset", "use_markers"):
+        for name in ("tempo_factor", "tap_bpm", "beat_offset"):
             getattr(vm, f"{name}_changed").connect(self._on_grid)
+        vm.use_markers_changed.connect(self._on_use_markers)
 
     # ------------------------------------------------------------------ timeline
     def open_timeline(self, path: str, output: str | None = None) -> bool:
@@ -376,6 +377,11 @@ class PanelController(QObject):
     def reset_grid(self) -> None:
         vm = self.vm
         vm.tempo_factor, vm.tap_bpm, vm.beat_offset = 1.0, None, 0.0
+
+    def _on_use_markers(self, *_: Any) -> None:
+        """Markers are beats of their own: a ×2 or tapped tempo meant for the other grid does not carry over."""
+        self.vm.tempo_factor, self.vm.tap_bpm = 1.0, None
+        self._on_grid()
 
     def _on_grid(self, *_: Any) -> None:
         """A grid control changed: analyse the selected still's music again, so waveform, beats and motion
