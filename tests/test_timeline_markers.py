@@ -151,3 +151,18 @@ def test_no_markers_near_a_still_keeps_the_tracker(tmp_path: Path, rate: Fractio
     request = build_request(still, 1, rate, folder, TimelineSettings())
     note = annotate_request(request, timeline, still, rate, beats_from_markers=True)
     assert note is not None and "tracked beat grid" in note and "beat_grid" not in request.options
+
+
+def test_timeline_grid_options_and_a_beat_file_beyond_the_song(tmp_path: Path, capsys) -> None:
+    path, _ = _edit(tmp_path, cue_frame=None)
+    late = tmp_path / "late.txt"
+    late.write_text("0.5\n1.0\n300.0\n")
+    out = tmp_path / "out.otio"
+    assert main(["timeline", str(path), "-o", str(out), "--beats", str(late), "--no-qc"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "beyond the end of house.wav" in err
+    assert not out.exists() and not (tmp_path / "out_stillmotion").exists()
+    assert main(["timeline", str(path), "-o", str(out), "--bpm", "124", "--no-qc", "--workers", "1"]) == 0
+    timeline, _ = read_timeline_info(out)
+    (clip,) = [c for c in timeline.find_clips() if "stillmotion" in c.metadata]
+    assert dict(clip.metadata["stillmotion"]["beat_grid"]) == {"bpm": 124.0}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from pathlib import Path
 
 import opentimelineio as otio
 
@@ -134,3 +135,14 @@ def annotate_request(request: RenderRequest, timeline: otio.schema.Timeline, sti
                 "the tracked beat grid is used")
     request.options["beat_grid"] = grid.to_json()
     return None
+
+
+def check_grid_fits(options: dict, stills: list[Still]) -> None:
+    """A beat file given for the whole timeline must fit every song it is applied to (one line, before any work)."""
+    grid = BeatGrid.from_json(options["beat_grid"]) if options.get("beat_grid") else None
+    if grid is None or grid.beats is None or grid.source == MARKER_SOURCE:
+        return
+    from ..audio import audio_info
+
+    for path in sorted({seg.path for still in stills for seg in still.audio}):
+        grid.check_duration(audio_info(path).duration, Path(path).name)

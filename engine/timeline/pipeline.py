@@ -28,7 +28,7 @@ from ..jobs.batch import EXECUTORS, run_batch
 from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
-from .markers import annotate_request
+from .markers import annotate_request, check_grid_fits
 from .select import Still, find_stills
 from .timebase import frames_range
 
@@ -360,6 +360,7 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
     if settings.track_name in existing:
         raise BadInputError(f"the timeline already has a track named {settings.track_name!r} (use --track)")
 
+    check_grid_fits(settings.render.get("options", {}), selection.stills)
     folder = media_folder_for(out.resolve())
     folder_created = not folder.exists()
     folder.mkdir(exist_ok=True)
