@@ -1,7 +1,8 @@
 """A small house-track generator for the beat-grid tests: exact beats, numpy only, fast.
 
-Four-on-the-floor kicks, claps on 2 and 4, open hats on the off-beats and a bass on the off-beats: the kind of
-track a tracker easily reads at half tempo (the kicks and the off-beat bass pair up).
+Four-on-the-floor kicks, claps on 2 and 4, open hats and a bass on the off-beats: the kind of track the tracker
+before issue 14 read at half tempo (0.3 bass gain: the old tracker read it at 63-64 BPM; the tests force the
+half-tempo reading with a 62-BPM hint or tap, so they do not depend on which tracker is in place).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ RENDER = ["--duration", "8", "--fps", "24", "--width", "192", "--height", "128",
 
 @pytest.fixture(scope="module")
 def house(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, np.ndarray, np.ndarray]:
-    """A 124-BPM house track (the default tracker reads such tracks at half tempo)."""
+    """A 124-BPM house track (trackers often read such tracks at half tempo)."""
     path = tmp_path_factory.mktemp("house") / "house124.wav"
     beats, downbeats = house_song(path, bpm=124.0, bars=6)
     return path, beats, downbeats
