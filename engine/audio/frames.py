@@ -12,16 +12,14 @@ import math
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..rates import FrameGrid, fps_label
 from ..request import AudioSegment
 from .analysis import AudioAnalysis
-
-if TYPE_CHECKING:
-    from .grid import BeatGrid
+from .grid import BeatGrid, analysis_for
 
 #: Level features (mean over the frame) and transient features (max over the frame).
 LEVEL_NAMES = ("energy", "low", "mid", "high")
@@ -205,8 +203,6 @@ def clip_features(segments: list[AudioSegment], grid: FrameGrid, beat_grid: Beat
     """Features of a clip's music on its own grid (clip time): each segment's file analysed whole (cached),
     mapped through (source_start, record_start, duration), silence where no segment plays. `beat_grid` is the
     editor's correction of the tracked beats (grid.BeatGrid), applied to each file's analysis."""
-    from .grid import analysis_for
-
     result = FrameFeatures.zeros(grid)
     best_energy = np.full(grid.count, -1.0, dtype=np.float32)
     beat_times: list[np.ndarray] = []
