@@ -147,3 +147,17 @@ def test_apply_grid_drops_beats_shifted_outside_the_song(house) -> None:
     analysis = analysis_for(path)
     moved = apply_grid(analysis, BeatGrid(beats=tuple(truth), offset=-0.6))
     assert moved.beats[0] >= 0 and moved.beats.size == truth.size - 1
+
+
+def test_qc_command_judges_sync_against_the_corrected_grid(house, tmp_path: Path) -> None:
+    clip = tmp_path / "clip.mp4"
+    assert render(house, clip, "--bpm", "124") == 0
+    rates = {}
+    for bpm in ("62", "124"):
+        report = tmp_path / f"qc{bpm}.json"
+        assert main(["qc", str(clip), "--audio", str(house[0]), "--bpm", bpm, "--json", str(report)]) == 0
+        data = json.loads(report.read_text())
+        assert data["beat_grid"] == {"bpm": float(bpm)}
+        rates[bpm] = data["beat_hit_rate"]
+    assert rates["124"] == 1.0
+    assert main(["qc", str(clip), "--bpm", "124", "--json", str(tmp_path / "x.json")]) == 2
