@@ -134,6 +134,13 @@ PRESETS: dict[str, dict[str, ChannelSpec]] = {
 }
 DEFAULT_PRESET = "pulse"
 
+#: Sources whose channels are accents (a cue marker puts their biggest kick on its frame).
+TRANSIENT_SOURCES = frozenset({"beat", "downbeat", "onset", "flux"})
+#: A cue's accent, above any beat (sources are 0..1), and the seconds either side of it kept clear of other
+#: accents, so the biggest motion of the clip lands exactly on the cue's frame.
+CUE_ACCENT = 1.6
+CUE_CLEARANCE = 0.4
+
 #: Peak displacement of each channel at gain 1 and intensity 1, as a fraction of the frame's shorter side.
 AMPLITUDE = {
     "pulse": 0.035, "sway": 0.010, "parallax": 0.012, "shimmer": 0.0035,
@@ -151,8 +158,12 @@ class MotionSchedule:
     routing: dict[str, str] = field(default_factory=dict)
     envelopes: dict[str, Envelope] = field(default_factory=dict)
     gains: dict[str, float] = field(default_factory=dict)
+    #: Frames (clip time) where the editor put a cue marker ("hit"): the strongest accent of the clip.
+    cues: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if any(not isinstance(c, int) or c < 0 for c in self.cues):
+            raise BadInputError(f"cue frames must be whole numbers ≥ 0, got {self.cues}")
         if self.preset not in PRESETS:
             raise BadInputError(f"unknown preset {self.preset!r} (choose from {', '.join(PRESETS)})")
         if not (0.0 <= self.intensity <= 4.0) or math.isnan(self.intensity):
@@ -203,6 +214,8 @@ class MotionSchedule:
             if features is not None:
                 src = np.asarray(getattr(features, spec.source), dtype=np.float64)[:frames]
                 drive[: len(src)] = src
+            if self.cues and spec.source in TRANSIENT_SOURCES:
+                drive = cue_drive(drive, self.cues, fps)
             level = spec.envelope.apply(drive, fps)
             phase = rng.uniform(0, 2 * math.pi)
             ambient = 0.5 - 0.5 * np.cos(2 * math.pi * cycles * t / duration + phase)
@@ -212,7 +225,7 @@ class MotionSchedule:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "preset": self.preset,
             "intensity": self.intensity,
             "seed": self.seed,
@@ -220,6 +233,9 @@ class MotionSchedule:
             "envelopes": {k: asdict(v) for k, v in self.envelopes.items()},
             "gains": dict(self.gains),
         }
+        if self.cues:  # only when there are some: schedules without cues keep their old JSON (and job ids)
+            data["cues"] = list(self.cues)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MotionSchedule:
@@ -230,7 +246,22 @@ class MotionSchedule:
             routing=dict(data.get("routing", {})),
             envelopes={k: Envelope(**v) for k, v in data.get("envelopes", {}).items()},
             gains={k: float(v) for k, v in data.get("gains", {}).items()},
+            cues=[int(c) for c in data.get("cues", [])],
         )
+
+
+def cue_drive(drive: np.ndarray, cues: list[int], fps: float) -> np.ndarray:
+    """An accent source with each cue's frame the strongest accent and no other accent close to it."""
+    out = drive.copy()
+    clear = max(1, round(CUE_CLEARANCE * fps))
+    top = max(1.0, float(out.max(initial=0.0)))
+    for cue in cues:
+        if 0 <= cue < out.size:
+            out[max(0, cue - clear):cue + clear + 1] = 0.0
+    for cue in cues:
+        if 0 <= cue < out.size:
+            out[cue] = CUE_ACCENT * top
+    return out
 
 
 def parse_routing(text: str | None) -> dict[str, str]:

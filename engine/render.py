@@ -21,6 +21,7 @@ import numpy as np
 
 from . import audio
 from .atomic import atomic_path, check_output
+from .audio.grid import BeatGrid
 from .backends import get_backend
 from .backends.base import Backend, CancelToken, EventSink, Progress, RenderInputs, ignore_events
 from .errors import BadInputError
@@ -135,7 +136,7 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
 
     t0 = time.perf_counter()
     grid = FrameGrid(request.fps, request.frames)
-    features = audio.clip_features(request.audio, grid) if request.audio else None
+    features = audio.clip_features(request.audio, grid, BeatGrid.of_request(request)) if request.audio else None
     music = _mixed_audio(request)
     timings["audio"] = time.perf_counter() - t0
     on_event(Progress(0, request.frames, stage="prepare", message="analysed still and music"))

@@ -242,6 +242,366 @@ def render_set(outdir: Path, tracks: list[TrackSpec] | None = None) -> dict[str,
     return result
 
 
+
+# ---------------------------------------------------------------------------------------------------------------
+# Seeded song generator: an evaluation corpus that cannot be overfit (bench/bench_beats.py draws fresh seeds).
+#
+# `song_spec(seed)` draws a style, tempo (map), meter, form, instruments and mix; `compose_song` writes the MIDI
+# and returns the exact beat / downbeat times from its tempo map. Conventions for "the beat":
+# - simple meters (4/4, 3/4): the quarter note; the notated tempo is quarter notes per minute.
+# - compound meters (6/8, 12/8): the dotted quarter (three eighths), 2 or 4 beats per bar; the notated tempo is
+#   dotted quarters per minute (a 6/8 jig at ♩.=100 has eighths at 300 per minute and "tempo 100").
+# - half-time trap: the quarter note at the producer's tempo (130-160), hats in eighths with 16th/32nd rolls,
+#   kick and snare in half time (snare on 3) — the level most annotators tap, and the level the hats carry.
+# - drum'n'bass / breakbeat: the quarter note at the notated tempo (160-180 / 120-140).
+# In MIDI one "beat" (TPB ticks) is always the counted beat, so the tempo map is written in beats per minute.
+# ---------------------------------------------------------------------------------------------------------------
+
+#: Bump when a seed's song changes (the on-disk render cache is keyed by seed + version).
+GEN_VERSION = 1
+GEN_RATE = 22050
+STYLES = ("four_floor", "breakbeat", "dnb", "trap", "swing", "shuffle", "ballad", "piano_only", "strings_only",
+          "reggae", "bossa", "waltz", "six_eight", "twelve_eight", "rock", "funk")
+#: (meter in beats per bar, subdivisions per beat, tempo range) per style.
+STYLE_FORM = {
+    "four_floor": (4, 2, (115, 135)), "breakbeat": (4, 4, (120, 140)), "dnb": (4, 4, (160, 180)),
+    "trap": (4, 4, (130, 160)), "swing": (4, 3, (100, 190)), "shuffle": (4, 3, (80, 130)),
+    "ballad": (4, 2, (60, 85)), "piano_only": (4, 2, (60, 140)), "strings_only": (4, 2, (60, 120)),
+    "reggae": (4, 2, (70, 100)), "bossa": (4, 2, (120, 150)), "waltz": (3, 2, (90, 180)),
+    "six_eight": (2, 3, (60, 110)), "twelve_eight": (4, 3, (60, 90)), "rock": (4, 2, (90, 170)),
+    "funk": (4, 4, (90, 120)),
+}
+BASS_PROGRAMS = (32, 33, 34, 35, 36, 37, 38, 39, 43)
+KEYS_PROGRAMS = (0, 1, 2, 4, 5, 6, 7, 16, 17, 18, 19, 24, 25, 26, 27, 29, 46, 48, 49, 50, 52, 61, 88, 89, 90, 91)
+PIANOS = (0, 1, 2, 4, 5, 6, 7, 46)
+STRINGS = (40, 41, 42, 44, 45, 48, 49, 50, 51)
+PROGRESSIONS = [
+    [(36, (60, 64, 67)), (43, (59, 62, 67)), (45, (60, 64, 69)), (41, (60, 65, 69))],   # I V vi IV
+    [(45, (57, 60, 64)), (41, (57, 60, 65)), (36, (55, 60, 64)), (43, (55, 59, 62))],   # vi IV I V
+    [(38, (62, 65, 69)), (43, (59, 62, 67)), (36, (60, 64, 67)), (36, (60, 64, 67))],   # ii V I I
+    [(40, (59, 64, 67)), (45, (57, 60, 64)), (38, (57, 62, 65)), (43, (59, 62, 67))],   # iii vi ii V
+]
+HAND_CLAP, PEDAL_HAT, TAMB, COWBELL, SHAKER, RIM, LOW_TOM, MID_TOM, HI_TOM = 39, 44, 54, 56, 70, 37, 45, 47, 50
+
+
+@dataclass
+class SongSpec:
+    seed: int
+    style: str
+    meter: int
+    subdiv: int
+    bpm_start: float
+    bpm_end: float
+    bars: int
+    tempo_change: str = "none"        # none | ramp | step
+    step_at_bar: int = 0
+    intro_bars: int = 0               # drumless bars at the start
+    break_bars: tuple[int, ...] = ()  # bars without drums
+    fill_every: int = 0               # a drum fill on the last beat of every n-th bar (0: none)
+    swing: float = 0.5                # position of the off-beat eighth (0.5 straight, 0.62-0.67 swung)
+    programs: dict = field(default_factory=dict)
+    levels: dict = field(default_factory=dict)
+    progression: int = 0
+    humanise_ms: float = 6.0
+
+    @property
+    def notated_bpm(self) -> float:
+        return float(np.median(song_beat_bpms(self)))
+
+
+def song_spec(seed: int) -> SongSpec:
+    """The song one seed stands for (style, tempo map, form, instruments, mix)."""
+    rng = random.Random(seed * 7919 + GEN_VERSION)
+    style = STYLES[rng.randrange(len(STYLES))]
+    meter, subdiv, (lo, hi) = STYLE_FORM[style]
+    bpm = round(rng.uniform(lo, hi), 1)
+    change = rng.choices(("none", "ramp", "step"), weights=(6, 2, 1))[0]
+    bpm_end = bpm
+    if change != "none":
+        factor = rng.choice((-1, 1)) * rng.uniform(0.08, 0.4)
+        bpm_end = float(np.clip(round(bpm * (1 + factor), 1), 60, 190))
+        if abs(bpm_end - bpm) < 5:
+            change, bpm_end = "none", bpm
+    duration = rng.uniform(20.0, 45.0)
+    bars = max(6, int(round(duration * (bpm + bpm_end) / 2 / 60 / meter)))
+    drumless = style in ("piano_only", "strings_only")
+    intro = 0 if drumless or rng.random() < 0.6 else rng.choice((1, 2, 4))
+    breaks: tuple[int, ...] = ()
+    if not drumless and bars > 10 and rng.random() < 0.35:
+        start = rng.randrange(intro + 3, bars - 3)
+        breaks = tuple(range(start, start + rng.choice((1, 2))))
+    keys = rng.choice(PIANOS if style == "piano_only" else STRINGS if style == "strings_only" else KEYS_PROGRAMS)
+    swing = rng.uniform(0.62, 0.67) if style in ("swing", "shuffle") else 0.5
+    return SongSpec(
+        seed=seed, style=style, meter=meter, subdiv=subdiv, bpm_start=bpm, bpm_end=bpm_end, bars=bars,
+        tempo_change=change, step_at_bar=rng.randrange(bars // 3, 2 * bars // 3) if change == "step" else 0,
+        intro_bars=intro, break_bars=breaks, fill_every=0 if drumless else rng.choice((0, 4, 8)), swing=swing,
+        programs={"bass": rng.choice(BASS_PROGRAMS), "keys": keys},
+        levels={"drums": rng.uniform(0.6, 1.0), "bass": 0.0 if style == "strings_only" else rng.uniform(0.5, 1.0),
+                "keys": rng.uniform(0.5, 1.0)},
+        progression=rng.randrange(len(PROGRESSIONS)), humanise_ms=rng.uniform(2.0, 10.0),
+    )
+
+
+def song_beat_bpms(spec: SongSpec) -> list[float]:
+    """Tempo of each counted beat (ramps linear in beat index, steps at a bar line)."""
+    n = spec.bars * spec.meter
+    if spec.tempo_change == "step":
+        return [spec.bpm_start if i < spec.step_at_bar * spec.meter else spec.bpm_end for i in range(n)]
+    if spec.tempo_change == "ramp":
+        return [spec.bpm_start + (spec.bpm_end - spec.bpm_start) * i / max(1, n - 1) for i in range(n)]
+    return [spec.bpm_start] * n
+
+
+def _song_drums(spec: SongSpec, bar: int, beat: int, rng: random.Random) -> list[tuple[float, int, int]]:
+    """(position within the beat 0..1, GM drum note, velocity) for one counted beat."""
+    v = lambda base: max(1, min(127, int(base + rng.randint(-10, 10))))  # noqa: E731
+    off, st, m = spec.swing, spec.style, spec.meter
+    hits: list[tuple[float, int, int]] = []
+    if st == "four_floor":
+        hits += [(0.0, KICK, v(115)), (0.5, OPEN_HAT if bar % 2 else CLOSED_HAT, v(75))]
+        if beat in (1, 3):
+            hits += [(0.0, HAND_CLAP, v(95))]
+        if rng.random() < 0.5:
+            hits += [(0.25, CLOSED_HAT, v(45)), (0.75, CLOSED_HAT, v(45))]
+    elif st in ("breakbeat", "dnb"):
+        pattern = {0: [(0.0, KICK)], 1: [(0.0, SNARE)], 2: [(0.5, KICK)], 3: [(0.0, SNARE)]}
+        if st == "breakbeat":
+            pattern[2] = [(0.0, KICK), (0.5, KICK)]
+            pattern[3] = [(0.0, SNARE), (0.75, SNARE)]
+        hits += [(p, n, v(105)) for p, n in pattern[beat]]
+        hits += [(q / 4, CLOSED_HAT if q % 2 == 0 else RIDE, v(70 - 15 * (q % 2))) for q in range(4)]
+        if rng.random() < 0.3:
+            hits += [(0.25, SNARE, v(45))]  # ghost notes
+    elif st == "trap":
+        if beat == 0 or (beat == 2 and rng.random() < 0.4):
+            hits += [(0.0, KICK, v(120))]
+        if beat == 1 and rng.random() < 0.6:
+            hits += [(0.75, KICK, v(100))]
+        if beat == 2:
+            hits += [(0.0, SNARE, v(110)), (0.0, HAND_CLAP, v(90))]
+        if rng.random() < 0.3:  # hi-hat roll: 16ths or 32nd triplets
+            steps = rng.choice((4, 6, 8))
+            hits += [(q / steps, CLOSED_HAT, v(55 + 40 * q // steps)) for q in range(steps)]
+        else:
+            hits += [(0.0, CLOSED_HAT, v(85)), (0.5, CLOSED_HAT, v(60))]
+    elif st in ("swing", "shuffle"):
+        if st == "swing":
+            hits += [(0.0, RIDE, v(85)), (0.0, PEDAL_HAT, v(55)) if beat % 2 else (0.0, KICK, v(45))]
+            if beat % 2:
+                hits += [(off, RIDE, v(60))]
+            if rng.random() < 0.25:
+                hits += [(off, SNARE, v(45))]
+        else:
+            hits += [(0.0, CLOSED_HAT, v(85)), (off, CLOSED_HAT, v(60))]
+            hits += [(0.0, KICK, v(105))] if beat in (0, 2) else [(0.0, SNARE, v(105))]
+    elif st == "ballad":
+        if beat == 0:
+            hits += [(0.0, KICK, v(85))]
+        if beat == 2:
+            hits += [(0.0, RIM if rng.random() < 0.5 else SNARE, v(70))]
+        if rng.random() < 0.6:
+            hits += [(0.0, CLOSED_HAT, v(50))]
+    elif st == "reggae":  # one drop: kick + rim on 3, hats on the off-beats
+        if beat == 2:
+            hits += [(0.0, KICK, v(110)), (0.0, RIM, v(95))]
+        hits += [(0.5, CLOSED_HAT, v(75)), (0.0, CLOSED_HAT, v(40))]
+    elif st == "bossa":
+        clave = {0: (0.0,), 1: (0.5,), 2: (), 3: (0.0,)} if bar % 2 == 0 else {0: (), 1: (0.0,), 2: (0.5,), 3: ()}
+        hits += [(p, RIM, v(85)) for p in clave[beat]]
+        hits += [(0.0, KICK, v(80)), (0.75, KICK, v(60)) if beat % 2 else (0.0, SHAKER, v(50))]
+        hits += [(0.0, SHAKER, v(55)), (0.5, SHAKER, v(65))]
+    elif st == "waltz":
+        hits += [(0.0, KICK, v(105))] if beat == 0 else [(0.0, RIM, v(70)), (0.0, CLOSED_HAT, v(60))]
+    elif st in ("six_eight", "twelve_eight"):
+        hits += [(0.0, KICK, v(105))] if beat % 2 == 0 else [(0.0, SNARE, v(95))]
+        hits += [(q / 3, CLOSED_HAT if st == "six_eight" else RIDE, v(75 - 15 * (q > 0))) for q in range(3)]
+    elif st == "funk":
+        if beat == 0 or (beat == 2 and rng.random() < 0.5):
+            hits += [(0.0, KICK, v(110))]
+        if beat in (0, 2) and rng.random() < 0.6:
+            hits += [(0.75, KICK, v(85))]
+        if beat in (1, 3):
+            hits += [(0.0, SNARE, v(110))]
+        hits += [(q / 4, CLOSED_HAT, v(70 if q % 2 == 0 else 45)) for q in range(4)]
+        if rng.random() < 0.3:
+            hits += [(0.25, SNARE, v(40))]
+    else:  # rock
+        hits += [(0.0, CLOSED_HAT, v(80)), (0.5, CLOSED_HAT, v(60))]
+        hits += [(0.0, KICK, v(110))] if beat in (0, 2) else [(0.0, SNARE, v(105))]
+        if beat == 2 and rng.random() < 0.4:
+            hits += [(0.5, KICK, v(90))]
+    if beat == 0 and bar % 8 == 0 and st not in ("ballad", "bossa"):
+        hits += [(0.0, CRASH, v(90))]
+    if spec.fill_every and bar % spec.fill_every == spec.fill_every - 1 and beat == m - 1:
+        steps = 3 if spec.subdiv == 3 else 4
+        toms = (HI_TOM, MID_TOM, LOW_TOM, SNARE)
+        hits = [h for h in hits if h[0] == 0.0 and h[1] != SNARE] + \
+               [(q / steps, toms[q % 4], v(90 + 5 * q)) for q in range(steps)]
+    return hits
+
+
+def _note(events: list, t: int, length: int, ch: int, note: int, vel: int) -> None:
+    events.append((t, mido.Message("note_on", channel=ch, note=note, velocity=max(1, min(127, vel)))))
+    events.append((t + max(10, length), mido.Message("note_off", channel=ch, note=note)))
+
+
+def _song_bass_keys(spec: SongSpec, bar: int, events: list, rng: random.Random, tick_bar: int) -> None:
+    """Bass line and chords for one bar, in the style's rhythm (drumless intros keep these)."""
+    root, chord = PROGRESSIONS[spec.progression][bar % 4]
+    m, st = spec.meter, spec.style
+    lb, lk = spec.levels["bass"], spec.levels["keys"]
+    bass_vel, keys_vel = int(100 * lb), int(80 * lk)
+    for beat in range(m):
+        t = tick_bar + beat * TPB
+        if lb > 0:
+            if st in ("four_floor", "dnb", "breakbeat", "funk", "rock", "trap"):
+                if st == "four_floor":
+                    _note(events, t + TPB // 2, TPB // 2 - 20, BASS_CH, root, bass_vel)  # off-beat bass
+                elif st == "trap":
+                    if beat == 0:
+                        _note(events, t, 2 * TPB, BASS_CH, root - 12 if root > 40 else root, bass_vel + 10)
+                elif st == "funk":
+                    _note(events, t, TPB // 4, BASS_CH, root, bass_vel)
+                    if rng.random() < 0.5:
+                        _note(events, t + TPB // 2 + TPB // 4, TPB // 4, BASS_CH, root + 12, bass_vel - 20)
+                else:
+                    _note(events, t, TPB - 30, BASS_CH, root if beat % 2 == 0 else root + 7, bass_vel)
+            elif st == "reggae":
+                if beat in (0, 2):
+                    _note(events, t + TPB // 4, TPB // 2, BASS_CH, root, bass_vel)
+            elif st == "bossa":
+                _note(events, t, TPB + TPB // 2 - 20 if beat % 2 == 0 else TPB // 2 - 20, BASS_CH,
+                      root if beat % 2 == 0 else root + 7, bass_vel)
+            elif st in ("waltz",):
+                if beat == 0:
+                    _note(events, t, TPB - 20, BASS_CH, root, bass_vel)
+            elif st in ("six_eight", "twelve_eight", "swing", "shuffle"):
+                _note(events, t, TPB - 30, BASS_CH, root + (0, 7, 12, 7)[beat % 4], bass_vel)
+            elif st in ("ballad", "piano_only"):
+                if beat % 2 == 0:
+                    _note(events, t, 2 * TPB - 30, BASS_CH, root, bass_vel)
+        # Keys
+        if st in ("reggae",):
+            for n in chord:
+                _note(events, t + TPB // 2, TPB // 4, KEYS_CH, n, keys_vel + 10)  # the skank
+        elif st == "waltz":
+            if beat > 0:
+                for n in chord:
+                    _note(events, t, TPB - 60, KEYS_CH, n, keys_vel)
+        elif st in ("six_eight", "twelve_eight", "piano_only"):
+            # Arpeggio on every subdivision: the pulse then lives in the keys (no drums in piano_only).
+            notes = list(chord) + [chord[0] + 12]
+            for q in range(spec.subdiv):
+                accent = 15 if q == 0 else 0
+                idx = (beat * spec.subdiv + q) % len(notes)
+                _note(events, t + q * (TPB // spec.subdiv), TPB // spec.subdiv - 10, KEYS_CH, notes[idx],
+                      keys_vel + accent + (10 if beat == 0 and q == 0 else 0))
+        elif st == "strings_only":
+            if beat == 0:
+                for n in chord:
+                    _note(events, t, m * TPB - 40, KEYS_CH, n - 12, keys_vel)
+            for n in (chord[0] + 12,):  # a repeated note on each beat, accented on the bar
+                _note(events, t, TPB - 40, KEYS_CH + 1, n, keys_vel + (20 if beat == 0 else 0))
+        elif st in ("swing", "shuffle"):
+            if beat % 2 == 1 or st == "shuffle":
+                for n in chord:
+                    _note(events, t + (int(spec.swing * TPB) if st == "shuffle" and beat % 2 else 0),
+                          TPB // 3, KEYS_CH, n, keys_vel)
+        elif st == "bossa":
+            for p in ((0.0, 0.75) if beat % 2 == 0 else (0.5,)):
+                for n in chord:
+                    _note(events, t + int(p * TPB), TPB // 3, KEYS_CH, n, keys_vel)
+        elif st == "ballad":
+            if beat == 0:
+                for n in chord:
+                    _note(events, t, m * TPB - 30, KEYS_CH, n, keys_vel)
+            _note(events, t + TPB // 2, TPB // 2, KEYS_CH, chord[(beat + 1) % 3] + 12, keys_vel - 15)
+        else:
+            if beat % 2 == 0:
+                for n in chord:
+                    _note(events, t, 2 * TPB - 40, KEYS_CH, n, keys_vel)
+
+
+def compose_song(spec: SongSpec) -> tuple[mido.MidiFile, np.ndarray, np.ndarray]:
+    """(MIDI, beat times, downbeat times): times in seconds from the MIDI start, exact from the tempo map."""
+    rng = random.Random(spec.seed)
+    bpms = song_beat_bpms(spec)
+    midi = mido.MidiFile(ticks_per_beat=TPB)
+    tempo_track = mido.MidiTrack()
+    midi.tracks.append(tempo_track)
+    lead_in = TPB
+    events: list[tuple[int, mido.Message]] = [
+        (0, mido.Message("program_change", channel=BASS_CH, program=spec.programs["bass"])),
+        (0, mido.Message("program_change", channel=KEYS_CH, program=spec.programs["keys"])),
+        (0, mido.Message("program_change", channel=KEYS_CH + 1, program=spec.programs["keys"])),
+        (0, mido.Message("control_change", channel=DRUM_CH, control=7, value=int(127 * spec.levels["drums"]))),
+    ]
+    beat_times: list[float] = []
+    downbeats: list[float] = []
+    seconds = 60.0 / bpms[0]
+    tempo_events = [(0, mido.bpm2tempo(bpms[0]))]
+    for i, bpm in enumerate(bpms):
+        tempo_events.append((lead_in + i * TPB, mido.bpm2tempo(bpm)))
+        beat_times.append(seconds)
+        if i % spec.meter == 0:
+            downbeats.append(seconds)
+        seconds += mido.bpm2tempo(bpm) / 1e6
+    drumless = spec.style in ("piano_only", "strings_only")
+    for bar in range(spec.bars):
+        tick_bar = lead_in + bar * spec.meter * TPB
+        _song_bass_keys(spec, bar, events, rng, tick_bar)
+        if drumless or bar < spec.intro_bars or bar in spec.break_bars:
+            continue
+        for beat in range(spec.meter):
+            tick0 = tick_bar + beat * TPB
+            ms_ticks = spec.humanise_ms / 1000.0 * bpms[bar * spec.meter + beat] / 60.0 * TPB
+            for pos, note, velocity in _song_drums(spec, bar, beat, rng):
+                t = max(0, tick0 + int(pos * TPB) + int(round(rng.uniform(-ms_ticks, ms_ticks))))
+                _note(events, t, TPB // 8, DRUM_CH, note, velocity)
+    end_tick = lead_in + len(bpms) * TPB + 2 * TPB
+    _write_track(tempo_track, [(t, mido.MetaMessage("set_tempo", tempo=v)) for t, v in tempo_events], end_tick)
+    music = mido.MidiTrack()
+    midi.tracks.append(music)
+    _write_track(music, events, end_tick)
+    return midi, np.asarray(beat_times), np.asarray(downbeats)
+
+
+def render_song(seed: int, cache_dir: Path) -> dict:
+    """Render one seed's song (cached on disk by seed + GEN_VERSION); returns its wav path and ground truth."""
+    return render_spec(song_spec(seed), cache_dir, f"song{seed}")
+
+
+def render_spec(spec: SongSpec, cache_dir: Path, stem: str) -> dict:
+    """Render a song spec to `cache_dir`/gen<version>/<stem>.wav unless it is there; its ground truth as a dict."""
+    folder = Path(cache_dir) / f"gen{GEN_VERSION}"
+    folder.mkdir(parents=True, exist_ok=True)
+    wav, meta = folder / f"{stem}.wav", folder / f"{stem}.json"
+    if wav.is_file() and meta.is_file():
+        return json.loads(meta.read_text())
+    latency_file = folder / "latency.json"
+    if latency_file.is_file():
+        latency = json.loads(latency_file.read_text())["latency"]
+    else:
+        latency = measure_latency(folder)
+        latency_file.write_text(json.dumps({"latency": latency}))
+    midi, beats, downbeats = compose_song(spec)
+    mid = folder / f"{stem}.mid"
+    midi.save(mid)
+    tmp = folder / f"{stem}.tmp.wav"
+    render_midi(mid, tmp, GEN_RATE)
+    tmp.replace(wav)
+    info = {
+        "name": f"{spec.style}#{spec.seed}", "seed": spec.seed, "wav": str(wav), "style": spec.style,
+        "meter": spec.meter, "bpm": [spec.bpm_start, spec.bpm_end], "notated_bpm": spec.notated_bpm,
+        "tempo_change": spec.tempo_change, "beats": (beats + latency).tolist(),
+        "downbeats": (downbeats + latency).tolist(), "latency": latency, "intro_bars": spec.intro_bars,
+        "break_bars": list(spec.break_bars), "programs": spec.programs,
+    }
+    meta.write_text(json.dumps(info))
+    return info
+
+
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "musicgen_out")
     info = render_set(out)

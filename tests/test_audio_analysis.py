@@ -154,3 +154,45 @@ def test_madmom_sample_beats_and_onsets() -> None:
     # Every annotated beat is found within 70 ms (the tracker may also mark the off-beats at 175 BPM).
     assert all(np.min(np.abs(result.beats - b)) <= 0.07 for b in ref_beats)
     assert _f(ref_beats, result.beats) >= 0.6
+
+
+@pytest.mark.parametrize("name", ["mid_straight", "fast_punk"])
+def test_tempo_hint_forces_the_metrical_level(synthetic_music, name: str) -> None:
+    """An editor's BPM hint picks the level (half or the notated tempo); phase and beats are still tracked."""
+    track = synthetic_music[name]
+    notated = track["bpm"][0]
+    at_level = analyze(track["wav"], bpm=notated)
+    assert at_level.tempo == pytest.approx(notated, rel=0.02)
+    assert _f(track["beats"], at_level.beats) >= 0.9
+    halved = analyze(track["wav"], bpm=notated / 2)
+    assert halved.tempo == pytest.approx(notated / 2, rel=0.02)
+    every_other = np.asarray(track["beats"])  # the half-tempo grid sits on every other notated beat
+    assert max(_f(every_other[0::2], halved.beats), _f(every_other[1::2], halved.beats)) >= 0.9
+    # A hint a little off still lands on the song's own tempo (the tracker follows the music, not the hint).
+    off = analyze(track["wav"], bpm=notated * 1.06)
+    assert off.tempo == pytest.approx(notated, rel=0.02)
+    ranged = analyze(track["wav"], tempo_range=(notated * 0.4, notated * 0.6))
+    assert ranged.tempo == pytest.approx(notated / 2, rel=0.02)
+
+
+def test_tempo_hint_is_part_of_the_cache_key(synthetic_music) -> None:
+    from stillmotion.engine.audio.analysis import analysis_params
+
+    assert analysis_params() != analysis_params(124.0) != analysis_params(124.0, (100.0, 140.0))
+    track = synthetic_music["mid_straight"]
+    plain, hinted = analyze(track["wav"]), analyze(track["wav"], bpm=59)
+    assert plain.tempo == pytest.approx(118, rel=0.02) and hinted.tempo == pytest.approx(59, rel=0.02)
+    assert analyze(track["wav"]).tempo == plain.tempo  # the hinted entry did not replace the plain one
+
+
+@pytest.mark.parametrize("kwargs", [{"bpm": 0}, {"bpm": -120}, {"bpm": 10}, {"bpm": 500}, {"bpm": float("nan")},
+                                    {"tempo_range": (140, 100)}, {"tempo_range": (120, 120)},
+                                    {"tempo_range": (10, 100)}, {"tempo_range": (100, 450)},
+                                    {"tempo_range": ("a", "b")}, {"bpm": 90, "tempo_range": (100, 140)}])
+def test_bad_tempo_hint_is_a_user_error(synthetic_music, kwargs) -> None:
+    from stillmotion.engine.errors import BadInputError
+
+    with pytest.raises(BadInputError):
+        analyze(synthetic_music["mid_straight"]["wav"], **kwargs)
+    with pytest.raises(BadInputError):
+        analyze_samples(np.zeros(22050, np.float32), **kwargs)

@@ -79,6 +79,23 @@ def test_reads_the_timeline_with_stills_and_music(fake, media, tmp_path: Path, e
     assert any("enumerate" in n or "items" in n for n in host.notes) == (not export)
 
 
+@pytest.mark.parametrize("export", [True, False], ids=["otio-export", "enumerated"])
+def test_timeline_markers_reach_the_beat_grid(fake, media, tmp_path: Path, export: bool) -> None:
+    from stillmotion.engine.timeline.markers import marker_grid, timeline_beat_markers
+
+    resolve = edit(fake, media)
+    fake.FAULTS["no_otio_export"] = not export
+    resolve_timeline = resolve.GetProjectManager().GetCurrentProject().GetCurrentTimeline()
+    for frame, name in ((24, "Bar 1"), (36, ""), (48, "beat"), (60, "bar")):
+        assert resolve_timeline.AddMarker(frame, "Blue", name, "", 1)
+    timeline = host_for(fake, resolve, tmp_path).read_timeline()
+    assert [(float(t), n) for t, n in timeline_beat_markers(timeline)] == [(1.0, "Bar 1"), (1.5, ""),
+                                                                            (2.0, "beat"), (2.5, "bar")]
+    (still,) = find_stills(timeline, Fraction(24), tmp_path).stills
+    grid = marker_grid(timeline, still, Fraction(24))
+    assert grid is not None and grid.beats == (1.0, 1.5, 2.0, 2.5) and grid.downbeats == (1.0, 2.5)
+
+
 def test_insert_places_the_clip_and_reads_it_back(fake, media, tmp_path: Path) -> None:
     resolve = edit(fake, media)
     host = host_for(fake, resolve, tmp_path)

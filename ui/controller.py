@@ -19,6 +19,7 @@ import numpy as np
 import opentimelineio as otio
 from PySide6.QtCore import QObject, Signal
 from stillmotion.engine import audio
+from stillmotion.engine.audio.grid import BeatGrid
 from stillmotion.engine.backends import REGISTRY, engine_names
 from stillmotion.engine.backends.base import CancelToken
 from stillmotion.engine.errors import BadInputError, StillMotionError
@@ -47,7 +48,7 @@ from stillmotion.engine.timeline.pipeline import (
 from stillmotion.engine.timeline.select import Still
 from stillmotion.engine.video import read_frames
 
-from . import history, timeline_edit
+from . import grid_control, history, timeline_edit
 from .settings import PanelSettings
 from .viewmodel import QUALITY_PRESETS, SEED_MODES, Job, JobState, MusicView, PanelViewModel
 from .worker import RenderThread, TaskRunner, to_qimage
@@ -77,6 +78,7 @@ class StillMusic:
     view: MusicView | None
     features: Any | None
     message: str
+    grid_summary: str = ""
 
 
 def peaks_of(samples: np.ndarray, sample_rate: int, offset: float, duration: float, buckets: int,
@@ -92,8 +94,9 @@ def peaks_of(samples: np.ndarray, sample_rate: int, offset: float, duration: flo
     out[where, 1] = np.maximum(out[where, 1], np.maximum.reduceat(samples, starts))
 
 
-def analyse_still_music(still: Still, rate: Fraction, offline: list[str]) -> StillMusic:
-    """Waveform, beats, downbeats and sections of the music under `still`, in its own clip time."""
+def analyse_still_music(still: Still, rate: Fraction, offline: list[str], beat_grid: Any = None) -> StillMusic:
+    """Waveform, beats, downbeats and sections of the music under `still`, in its own clip time (beats from
+    `beat_grid`, the editor's correction, when given)."""
     duration = float(Fraction(still.frames) / rate)
     if not still.audio:
         message = offline[0] if offline else "No music under this still: it will move with ambient motion only."
@@ -110,11 +113,11 @@ def analyse_still_music(still: Still, rate: Fraction, offline: list[str]) -> Sti
             lo, hi = max(0.0, a + shift), min(duration, b + shift)
             if hi > lo:
                 sections.append((lo, hi, label))
-    features = audio.clip_features(still.audio, FrameGrid(rate, still.frames))
+    features = audio.clip_features(still.audio, FrameGrid(rate, still.frames), beat_grid)
     view = MusicView(duration=duration, peaks=peaks, beats=np.asarray(features.beat_times),
                      downbeats=np.asarray(features.downbeat_times), sections=sorted(sections),
                      tempo=features.tempo)
-    return StillMusic(view, features, offline[0] if offline else "")
+    return StillMusic(view, features, offline[0] if offline else "", grid_control.grid_summary(beat_grid))
 
 
 class PanelController(QObject):
@@ -169,6 +172,10 @@ class PanelController(QObject):
             getattr(vm, f"{name}_changed").connect(self._refresh_motion)
         vm.selection_changed.connect(self._on_selection)
         self.job_done.connect(self._load_result_preview)
+        self.tapper = grid_control.TapTempo()
+        for name in ("tempo_factor", "tap_bpm", "beat_offset"):
+            getattr(vm, f"{name}_changed").connect(self._on_grid)
+        vm.use_markers_changed.connect(self._on_use_markers)
 
     # ------------------------------------------------------------------ timeline
     def open_timeline(self, path: str, output: str | None = None) -> bool:
@@ -297,14 +304,20 @@ class PanelController(QObject):
             return
         self.vm.music, self.vm.music_message = None, "Analysing the music under this still…"
         offline = self.offline.get(key, [])
-        rate = self.rate
-        self.tasks.submit("music", lambda: analyse_still_music(still, rate, offline),
-                          lambda music: self._show_music(key, music), self._music_error)
+        rate, timeline = self.rate, self.timeline
+        controls = SimpleNamespace(**{n: getattr(self.vm, n) for n in ("tempo_factor", "tap_bpm", "beat_offset",
+                                                                        "use_markers")})
+
+        def analyse() -> StillMusic:
+            return analyse_still_music(still, rate, offline, grid_control.panel_grid(controls, still, rate, timeline))
+
+        self.tasks.submit("music", analyse, lambda music: self._show_music(key, music), self._music_error)
 
     def _show_music(self, key: str, music: StillMusic) -> None:
         self.features[key] = music
         if self.vm.selection and self.vm.selection[0] == key:
             self.vm.music, self.vm.music_message = music.view, music.message
+            self.vm.grid_summary = music.grid_summary
             self._refresh_motion()
 
     def _music_error(self, message: str) -> None:
@@ -335,7 +348,48 @@ class PanelController(QObject):
         except StillMotionError as exc:
             self.vm.error = str(exc)
             return
+        from stillmotion.engine.timeline.markers import still_cues
+
+        schedule.cues = still_cues(still, self.rate)
         self.vm.motion = schedule.channels(music.features if music else None, still.frames, float(self.rate))
+
+    # ------------------------------------------------------------------ beat grid (ui/grid_control.py)
+    def double_tempo(self) -> None:
+        self._step_tempo(up=True)
+
+    def halve_tempo(self) -> None:
+        self._step_tempo(up=False)
+
+    def _step_tempo(self, up: bool) -> None:
+        if self.vm.tap_bpm is not None:  # a tapped tempo is doubled / halved itself
+            self.vm.tap_bpm = min(max(self.vm.tap_bpm * (2 if up else 0.5), 20.0), 400.0)
+        else:
+            self.vm.tempo_factor = grid_control.step_factor(self.vm.tempo_factor, up)
+
+    def tap_tempo(self) -> None:
+        bpm = self.tapper.tap()
+        if bpm is not None:
+            self.vm.tempo_factor = 1.0
+            self.vm.tap_bpm = round(bpm, 1)
+
+    def shift_grid(self, seconds: float) -> None:
+        self.vm.beat_offset = round(min(max(self.vm.beat_offset + float(seconds), -60.0), 60.0), 4)
+
+    def reset_grid(self) -> None:
+        vm = self.vm
+        vm.tempo_factor, vm.tap_bpm, vm.beat_offset = 1.0, None, 0.0
+
+    def _on_use_markers(self, *_: Any) -> None:
+        """Markers are beats of their own: a ×2 or tapped tempo meant for the other grid does not carry over."""
+        self.vm.tempo_factor, self.vm.tap_bpm = 1.0, None
+        self._on_grid()
+
+    def _on_grid(self, *_: Any) -> None:
+        """A grid control changed: analyse the selected still's music again, so waveform, beats and motion
+        curve are redrawn together."""
+        self.features.clear()
+        if self.vm.selection:
+            self._on_selection(self.vm.selection)
 
     def _on_engine(self, engine: str) -> None:
         diffusion = engine_needs_weights(engine)
@@ -438,6 +492,12 @@ class PanelController(QObject):
             height=size[1], audio=list(still.audio), engine=params["engine"], model=params["model"],
             preset=params["preset"], intensity=float(params["intensity"]), seed=seed, prompt=params["prompt"],
             negative_prompt=params["negative_prompt"], qc=bool(params["qc"]), options=options)
+        if "beat_grid" in params:  # regenerate: the attempt's own grid, not the controls' current one
+            grid = BeatGrid.from_json(params["beat_grid"]) if params["beat_grid"] else None
+        else:
+            grid = grid_control.panel_grid(self.vm, still, self.rate, self.timeline)
+            params["beat_grid"] = grid.to_json() if grid is not None else None
+        grid_control.apply_to_request(request, grid, self.timeline, still, self.rate)
         from stillmotion.engine.render import validate
 
         validate(request)

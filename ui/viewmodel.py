@@ -251,6 +251,11 @@ class PanelViewModel(ObservableObject):
     error_changed = Signal(object)
     status_changed = Signal(object)
     problems_changed = Signal(object)
+    tempo_factor_changed = Signal(object)
+    tap_bpm_changed = Signal(object)
+    beat_offset_changed = Signal(object)
+    use_markers_changed = Signal(object)
+    grid_summary_changed = Signal(object)
 
     timeline_path = observable("")
     overview = observable(None)               # TimelineOverview | None
@@ -286,6 +291,12 @@ class PanelViewModel(ObservableObject):
     error = observable("", str)                # one line, shown inline; "" hides the banner
     status = observable("", str)
     problems = observable([], list)            # per-clip problems from reading the timeline
+    # The editor's hand on the beat grid (ui/grid_control.py turns these into an engine BeatGrid).
+    tempo_factor = observable(1.0, float)      # ×2 / ÷2 of the tracked (or marker) grid
+    tap_bpm = observable(None)                 # tempo tapped by the editor (a hint), None = not tapped
+    beat_offset = observable(0.0, float)       # seconds the grid is shifted (dragging the waveform)
+    use_markers = observable(False, bool)      # the timeline's markers are the beats
+    grid_summary = observable("", str)         # where the shown grid comes from, one short line
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)

@@ -19,7 +19,7 @@ from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 4
+ANALYSIS_VERSION = 5
 
 _ENVELOPE_NAMES = ("energy", "onset_env", "low", "mid", "high", "flux", "local_tempo")
 
@@ -106,9 +106,11 @@ def _rounded(values: np.ndarray, digits: int = 5) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
-def analysis_params() -> dict[str, Any]:
+def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] | None = None) -> dict[str, Any]:
     """Everything that changes the result besides the file itself (part of the cache key)."""
     return {
+        "bpm_hint": None if bpm is None else float(bpm),
+        "tempo_range": None if tempo_range is None else [float(v) for v in tempo_range],
         "sample_rate": spectral.SAMPLE_RATE, "n_fft": spectral.N_FFT, "hop": spectral.HOP,
         "n_mels": spectral.N_MELS, "silence_dbfs": spectral.SILENCE_DBFS,
         "bpm_range": [beats_mod.MIN_BPM, beats_mod.MAX_BPM], "prior": [beats_mod.PRIOR_BPM, beats_mod.PRIOR_OCTAVES],
@@ -116,12 +118,18 @@ def analysis_params() -> dict[str, Any]:
     }
 
 
-def analyze_samples(y: np.ndarray, path: str = "") -> AudioAnalysis:
-    """Analyse a mono float32 signal at spectral.SAMPLE_RATE (no caching)."""
+def analyze_samples(y: np.ndarray, path: str = "", *, bpm: float | None = None,
+                    tempo_range: tuple[float, float] | None = None) -> AudioAnalysis:
+    """Analyse a mono float32 signal at spectral.SAMPLE_RATE (no caching).
+
+    `bpm` is a tempo hint that fixes the metrical level; `tempo_range` (low, high) restricts the tempo search.
+    """
+    beats_mod.check_tempo_hint(bpm, tempo_range)
     sr = spectral.SAMPLE_RATE
     duration = y.size / sr
     env = spectral.compute_envelopes(y, sr)
-    result = beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low)
+    result = beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low,
+                                   bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands)
     onset_frames, strengths = spectral.pick_onsets(env.onset, env.hop_rate)
     sections = find_sections(env.timbre, env.chroma, env.energy, env.onset, env.hop_rate, duration, env.silent,
                              result.downbeats)
@@ -146,8 +154,15 @@ def analyze_samples(y: np.ndarray, path: str = "") -> AudioAnalysis:
     )
 
 
-def analyze(path: str | os.PathLike[str], use_cache: bool = True) -> AudioAnalysis:
-    """Analyse the whole file (mono mix); results are cached by content hash + parameters + version."""
+def analyze(path: str | os.PathLike[str], use_cache: bool = True, *, bpm: float | None = None,
+            tempo_range: tuple[float, float] | None = None) -> AudioAnalysis:
+    """Analyse the whole file (mono mix); results are cached by content hash + parameters + version.
+
+    `bpm` is the editor's tempo hint (the tracker keeps finding the phase and follows drift, at this metrical
+    level); `tempo_range` (low, high) restricts the tempo search. Both are part of the cache key; bad values raise
+    BadInputError.
+    """
+    beats_mod.check_tempo_hint(bpm, tempo_range)
     name = os.fspath(path)
     key = None
     if use_cache:
@@ -156,12 +171,12 @@ def analyze(path: str | os.PathLike[str], use_cache: bool = True) -> AudioAnalys
         except OSError:
             digest = None  # load_audio below raises the user-facing error
         if digest is not None:
-            key = entry_key(digest, analysis_params(), ANALYSIS_VERSION)
+            key = entry_key(digest, analysis_params(bpm, tempo_range), ANALYSIS_VERSION)
             hit = load_entry(key)
             if hit is not None:
                 return AudioAnalysis._from_cache(hit[0], hit[1], name)
     clip = load_audio(name, sample_rate=spectral.SAMPLE_RATE, mono=True)
-    result = analyze_samples(clip.samples[0], name)
+    result = analyze_samples(clip.samples[0], name, bpm=bpm, tempo_range=tempo_range)
     if key is not None:
         store_entry(key, result._meta(), result._arrays())
     return result

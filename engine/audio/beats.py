@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import BadInputError
+
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
 PRIOR_BPM, PRIOR_OCTAVES = 115.0, 1.0
@@ -27,8 +29,18 @@ WINDOW_S, WINDOW_HOP_S = 8.0, 0.5
 TEMPO_DRIFT_OCTAVES = 0.02
 #: DP tightness: how strongly beat intervals stick to the local period (Ellis' alpha).
 TIGHTNESS = 200.0
-#: Below this tempogram confidence the audio has no usable pulse (speech, drones, noise): no beats.
-MIN_CONFIDENCE = 0.3
+#: No pulse (no beats): the onset envelope's strong level (99th percentile, in the band-normalised units of
+#: spectral.compute_envelopes) is below MIN_PULSE_LEVEL (a steady tone), or its peaks stand less than
+#: MIN_PEAKINESS × its median above the floor (stationary noise: ≈ 2.3; music with attacks: 20-500).
+MIN_PULSE_LEVEL = 1e-3
+MIN_PEAKINESS = 2.4
+#: Tempi an editor may give as a hint or a search range (BPM).
+HINT_LIMITS = (20.0, 400.0)
+#: A tempo hint fixes the metrical level: the search spans this many octaves either side of it (±23 %), enough
+#: for drift and ramps around the hint, too little to reach the octave above or below.
+HINT_SPAN_OCTAVES = 0.3
+#: Tempo bins per octave of the search grid.
+BINS_PER_OCTAVE = 75
 
 
 @dataclass
@@ -40,6 +52,41 @@ class BeatResult:
     meter: int | None
     beat_positions: np.ndarray  # 1..meter
     downbeats: np.ndarray      # seconds
+
+
+def check_tempo_hint(bpm: float | None, tempo_range: tuple[float, float] | None) -> None:
+    """Raise BadInputError for a hint or range the tracker cannot use (≤ 0, lo ≥ hi, outside 20-400 BPM)."""
+    lo_limit, hi_limit = HINT_LIMITS
+    if bpm is not None:
+        if not np.isfinite(bpm) or not lo_limit <= float(bpm) <= hi_limit:
+            raise BadInputError(f"tempo hint {bpm} BPM is outside {lo_limit:g}-{hi_limit:g} BPM")
+    if tempo_range is not None:
+        try:
+            lo, hi = (float(v) for v in tempo_range)
+        except (TypeError, ValueError):
+            raise BadInputError(f"tempo range {tempo_range!r} is not two numbers (low, high)") from None
+        if not (np.isfinite(lo) and np.isfinite(hi)) or lo >= hi:
+            raise BadInputError(f"tempo range {lo:g}-{hi:g} BPM: the low end must be below the high end")
+        if lo < lo_limit or hi > hi_limit:
+            raise BadInputError(f"tempo range {lo:g}-{hi:g} BPM is outside {lo_limit:g}-{hi_limit:g} BPM")
+        if bpm is not None and not lo <= float(bpm) <= hi:
+            raise BadInputError(f"tempo hint {bpm:g} BPM is outside the tempo range {lo:g}-{hi:g} BPM")
+
+
+def tempo_grid(bpm_hint: float | None = None, tempo_range: tuple[float, float] | None = None
+               ) -> tuple[np.ndarray, float, float]:
+    """(tempo bins in BPM, prior centre, prior width in octaves) for a search with an optional hint / range."""
+    lo, hi = (MIN_BPM, MAX_BPM) if tempo_range is None else (float(tempo_range[0]), float(tempo_range[1]))
+    centre, width = PRIOR_BPM, PRIOR_OCTAVES
+    if bpm_hint is not None:
+        lo = max(lo, bpm_hint * 2.0 ** -HINT_SPAN_OCTAVES)
+        hi = min(hi, bpm_hint * 2.0 ** HINT_SPAN_OCTAVES)
+        centre, width = float(bpm_hint), HINT_SPAN_OCTAVES
+    elif tempo_range is not None:
+        centre = float(np.sqrt(lo * hi))
+        width = max(PRIOR_OCTAVES, np.log2(hi / lo))
+    n = max(16, int(round(BINS_PER_OCTAVE * np.log2(hi / lo))))
+    return np.geomspace(lo, hi, n), centre, width
 
 
 def _empty(n: int) -> BeatResult:
@@ -68,13 +115,8 @@ def _windows(env: np.ndarray, hop_rate: float) -> tuple[np.ndarray, np.ndarray]:
     return np.lib.stride_tricks.sliding_window_view(env, win)[starts].astype(np.float64), starts
 
 
-def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
-              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Windowed tempograms of the envelope.
-
-    Returns (acf (windows, lags) normalised to 1 at lag 0, dft (windows, len(bpms)) normalised to its max per
-    window, window centres in s, window mean energy).
-    """
+def window_acf(env: np.ndarray, hop_rate: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per-window autocorrelation (windows, lags), 1 at lag 0, plus the windowed frames, starts and energy."""
     frames, starts = _windows(env, hop_rate)
     win = frames.shape[1]
     energy = frames.mean(axis=1)
@@ -86,6 +128,18 @@ def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
     acf = acf / np.maximum(overlap, overlap[0] * 0.25)[None, :]
     zero = acf[:, :1]
     acf = np.where(zero > 1e-12, acf / np.maximum(zero, 1e-12), 0.0)
+    return acf, frames, starts, energy
+
+
+def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Windowed tempograms of the envelope.
+
+    Returns (acf (windows, lags) normalised to 1 at lag 0, dft (windows, len(bpms)) normalised to its max per
+    window, window centres in s, window mean energy).
+    """
+    acf, frames, starts, energy = window_acf(env, hop_rate)
+    win = frames.shape[1]
     basis = np.exp(-2j * np.pi * np.outer(np.arange(win) / hop_rate, bpms / 60.0))
     dft = np.abs(frames @ basis)
     dft = dft / np.maximum(dft.max(axis=1, keepdims=True), 1e-12)
@@ -119,11 +173,12 @@ def tempo_salience(acf: np.ndarray, dft: np.ndarray, hop_rate: float, bpms: np.n
 
 
 def local_tempo_path(acf: np.ndarray, dft: np.ndarray, energy: np.ndarray, hop_rate: float,
-                     bpms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                     bpms: np.ndarray, prior_bpm: float = PRIOR_BPM, prior_octaves: float = PRIOR_OCTAVES
+                     ) -> tuple[np.ndarray, np.ndarray]:
     """Viterbi-smoothed tempo per window (BPM) and the salience along it."""
     sal = tempo_salience(acf, dft, hop_rate, bpms)
-    octaves = np.log2(bpms / PRIOR_BPM)
-    log_prior = -0.5 * (octaves / PRIOR_OCTAVES) ** 2
+    octaves = np.log2(bpms / prior_bpm)
+    log_prior = -0.5 * (octaves / prior_octaves) ** 2
     active = energy > 1e-6
     emission = np.where(active[:, None], 12.0 * sal, 0.0) + log_prior[None, :]
     step = np.log2(bpms[1] / bpms[0])
@@ -145,6 +200,111 @@ def local_tempo_path(acf: np.ndarray, dft: np.ndarray, energy: np.ndarray, hop_r
     for w in range(n_win - 1, 0, -1):
         path[w - 1] = back[w, path[w]]
     return bpms[path], sal[np.arange(n_win), path]
+
+
+#: Metrical-level candidates: the Viterbi path's tempo times each of these.
+LEVEL_MULTIPLIERS = (0.5, 1.0, 2.0)
+#: Tempi a metrical-level candidate may have (BPM) when no range is given.
+LEVEL_LIMITS = (45.0, 230.0)
+#: Periodicity features are read at these multiples of a candidate's beat period.
+LEVEL_LAGS = (0.5, 1.0, 2.0, 3.0, 4.0)
+LEVEL_FEATURES = ("full", "low", "high", "harmony")
+#: Linear scorer over the candidates' features (see level_features for the order). Fit by conditional logistic
+#: regression on the DEVELOPMENT seeds of tests/musicgen.py only (bench/fit_levels.py); scored on fresh seeds.
+LEVEL_WEIGHTS = np.array([
+    -3.1914, 0.0061, 1.7907, -0.3698, 0.4721,    # full mix ACF at 0.5, 1, 2, 3, 4 beats
+    -3.2577, 1.0122, -0.5758, 0.4300, 0.5220,    # low band (kick, bass)
+    0.5946, 2.5871, -0.8466, -0.7539, 0.0286,    # high bands (hats, cymbals)
+    0.4108, -0.9694, -1.7596, -0.3112, 2.5243,   # harmonic novelty (chord changes)
+    -0.3415, -0.7839,                            # log2(tempo / 115) and its square
+    0.3415, 0.1475, 0.3415, -0.2187, 0.3415, -0.6305,  # log2(notes per beat), squared: full, low, high
+])
+
+
+def harmonic_novelty(chroma: np.ndarray, hop_rate: float, half_s: float = 0.3) -> np.ndarray:
+    """Chord-change envelope: 1 - cosine between the mean chroma of the 0.3 s before and after each frame.
+
+    Arpeggios within one chord barely move it; a new chord (most often on a bar line or a beat) does, so its
+    periodicity tells the bar and the beat apart from the notes' own rate.
+    """
+    n = chroma.shape[1]
+    k = max(1, int(round(half_s * hop_rate)))
+    cum = np.concatenate([np.zeros((12, 1)), np.cumsum(chroma, axis=1, dtype=np.float64)], axis=1)
+    idx = np.arange(n)
+    a, b = np.clip(idx - k, 0, n), np.clip(idx + k, 0, n)
+    before = (cum[:, idx] - cum[:, a]) / np.maximum(1, idx - a)
+    after = (cum[:, b] - cum[:, idx]) / np.maximum(1, b - idx)
+    denom = np.linalg.norm(before, axis=0) * np.linalg.norm(after, axis=0)
+    cos = np.where(denom > 1e-12, np.sum(before * after, axis=0) / np.maximum(denom, 1e-12), 1.0)
+    return np.maximum(0.0, 1.0 - cos)
+
+
+def level_envelopes(env: np.ndarray, bands: np.ndarray | None, chroma: np.ndarray, hop_rate: float
+                    ) -> list[np.ndarray]:
+    """The envelopes whose periodicities decide the metrical level (order of LEVEL_FEATURES)."""
+    if bands is None:
+        low = high = env
+    else:
+        low = _detrend(bands[0], hop_rate)
+        high = _detrend(bands[2] + bands[3], hop_rate)
+    return [env, low, high, harmonic_novelty(chroma, hop_rate)]
+
+
+def level_features(envelopes: list[np.ndarray], hop_rate: float, bpm_path: np.ndarray, multipliers
+                   ) -> np.ndarray:
+    """(candidates, features): each envelope's windowed ACF at LEVEL_LAGS × the candidate's beat period, averaged
+    over the windows along the tempo path (so ramps are followed), plus the candidate's log2 tempo / 115 and its
+    square (a prior the scorer may weigh, not a fixed pull to one octave)."""
+    acfs = [window_acf(e, hop_rate)[0] for e in envelopes]
+    duration_min = envelopes[0].size / hop_rate / 60.0
+    rates = [max(1.0, _onset_count(e, hop_rate)) / duration_min for e in envelopes[:3]]
+    rows = []
+    for m in multipliers:
+        lag = 60.0 * hop_rate / (bpm_path * m)
+        feats = []
+        for acf in acfs:
+            top = acf.shape[1] - 2
+            for k in LEVEL_LAGS:
+                lags = np.minimum(lag * k, top)
+                values = np.max([_acf_at_rows(acf, lags * f) for f in (0.97, 1.0, 1.03)], axis=0)
+                feats.append(float(np.mean(values)))
+        octave = float(np.log2(np.median(bpm_path) * m / PRIOR_BPM))
+        # Notes per beat in the full mix, the bass and the hats: a tactus usually has 1-4 of them.
+        for rate in rates:
+            per_beat = float(np.log2(rate / (np.median(bpm_path) * m)))
+            feats += [per_beat, per_beat ** 2]
+        rows.append(feats[:len(acfs) * len(LEVEL_LAGS)] + [octave, octave ** 2] + feats[len(acfs) * len(LEVEL_LAGS):])
+    return np.asarray(rows)
+
+
+def _onset_count(env: np.ndarray, hop_rate: float) -> int:
+    """Attacks in an envelope: peaks above 10 % of its strong level, at least 50 ms apart."""
+    from .spectral import pick_onsets
+
+    ref = float(np.percentile(env[env > 0], 99)) if np.any(env > 0) else 0.0
+    if ref <= 0:
+        return 0
+    frames, _ = pick_onsets(np.clip(env / ref, 0.0, 1.0), hop_rate, delta=0.1, wait_s=0.05)
+    return int(frames.size)
+
+
+def _acf_at_rows(acf: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Each window's ACF at its own fractional lag (windows,)."""
+    rows = np.arange(acf.shape[0])
+    lo = np.clip(np.floor(lags).astype(int), 0, acf.shape[1] - 2)
+    frac = np.clip(lags - lo, 0.0, 1.0)
+    return acf[rows, lo] * (1 - frac) + acf[rows, lo + 1] * frac
+
+
+def choose_level(envelopes: list[np.ndarray], hop_rate: float, bpm_path: np.ndarray,
+                 limits: tuple[float, float]) -> float:
+    """The multiplier of the tempo path whose metrical level scores best (1.0 when no other is allowed)."""
+    typical = float(np.median(bpm_path))
+    multipliers = [m for m in LEVEL_MULTIPLIERS if limits[0] <= typical * m <= limits[1]]
+    if len(multipliers) < 2 or not np.any(LEVEL_WEIGHTS):
+        return 1.0
+    score = level_features(envelopes, hop_rate, bpm_path, multipliers) @ LEVEL_WEIGHTS
+    return float(multipliers[int(np.argmax(score))])
 
 
 def _refine_bpm(acf_row: np.ndarray, bpm: float, hop_rate: float) -> float:
@@ -283,23 +443,52 @@ def _tempo_from_beats(beats: np.ndarray, span: int = 8) -> float:
     return float(60.0 / np.median(periods))
 
 
-def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
-                low_energy: np.ndarray) -> BeatResult:
-    """Tempo, beats, meter and downbeats of one song's onset envelope."""
-    n = onset_raw.size
+def tempo_path(onset_raw: np.ndarray, hop_rate: float, bpm_hint: float | None = None,
+               tempo_range: tuple[float, float] | None = None):
+    """(detrended envelope, acf, centres, energy, Viterbi tempo path, salience along it) or None without pulse."""
     env = _detrend(onset_raw, hop_rate)
-    if n < int(2 * hop_rate) or not np.any(env > 0):
-        return _empty(n)
-    bpms = np.geomspace(MIN_BPM, MAX_BPM, 160)
+    if onset_raw.size < int(2 * hop_rate) or not np.any(env > 0):
+        return None
+    bpms, prior_bpm, prior_octaves = tempo_grid(bpm_hint, tempo_range)
     acf, dft, centres, energy = tempogram(env, hop_rate, bpms)
-    bpm_path, sal_path = local_tempo_path(acf, dft, energy, hop_rate, bpms)
+    bpm_path, sal_path = local_tempo_path(acf, dft, energy, hop_rate, bpms, prior_bpm, prior_octaves)
+    return env, acf, centres, energy, bpm_path, sal_path
+
+
+def has_pulse(onset_raw: np.ndarray) -> bool:
+    """Whether the onset envelope has attacks at all (not a drone, not stationary noise)."""
+    sounding = onset_raw[onset_raw > 0]
+    if sounding.size < 10:
+        return False
+    strong, typical = np.percentile(sounding, [99, 50])
+    return bool(strong >= MIN_PULSE_LEVEL and strong >= MIN_PEAKINESS * max(typical, 1e-12))
+
+
+def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
+                low_energy: np.ndarray, bpm_hint: float | None = None,
+                tempo_range: tuple[float, float] | None = None, bands: np.ndarray | None = None) -> BeatResult:
+    """Tempo, beats, meter and downbeats of one song's onset envelope.
+
+    `bpm_hint` fixes the metrical level (the tracker still finds the phase and follows drift near it);
+    `tempo_range` (low, high) restricts the tempo search. Bad values raise BadInputError.
+    """
+    check_tempo_hint(bpm_hint, tempo_range)
+    n = onset_raw.size
+    found = tempo_path(onset_raw, hop_rate, bpm_hint, tempo_range)
+    if found is None:
+        return _empty(n)
+    env, acf, centres, energy, bpm_path, sal_path = found
     active = energy > 1e-6
     if not active.any():
         return _empty(n)
     confidence = float(np.clip(np.median(sal_path[active]), 0.0, 1.0))
-    if confidence < MIN_CONFIDENCE:
+    if not has_pulse(onset_raw):
         return BeatResult(None, confidence, np.zeros(0), np.zeros(n, dtype=np.float32), None,
                           np.zeros(0, dtype=np.int64), np.zeros(0))
+    if bpm_hint is None:  # the editor's hint fixes the level; otherwise the level scorer decides
+        limits = LEVEL_LIMITS if tempo_range is None else tempo_range
+        bpm_path = bpm_path * choose_level(level_envelopes(env, bands, chroma, hop_rate), hop_rate, bpm_path,
+                                           limits)
     refined = np.array([_refine_bpm(acf[w], bpm_path[w], hop_rate) for w in range(acf.shape[0])])
     frame_times = np.arange(n) / hop_rate
     local_bpm = np.interp(frame_times, centres, refined)

@@ -18,7 +18,8 @@ import numpy as np
 
 from ..rates import FrameGrid, fps_label
 from ..request import AudioSegment
-from .analysis import AudioAnalysis, analyze
+from .analysis import AudioAnalysis
+from .grid import BeatGrid, analysis_for
 
 #: Level features (mean over the frame) and transient features (max over the frame).
 LEVEL_NAMES = ("energy", "low", "mid", "high")
@@ -197,9 +198,11 @@ def _segment_mask(grid: FrameGrid, begin: Fraction, end: Fraction) -> np.ndarray
     return (k >= lo) & (k < hi)
 
 
-def clip_features(segments: list[AudioSegment], grid: FrameGrid) -> FrameFeatures:
+def clip_features(segments: list[AudioSegment], grid: FrameGrid, beat_grid: BeatGrid | None = None
+                  ) -> FrameFeatures:
     """Features of a clip's music on its own grid (clip time): each segment's file analysed whole (cached),
-    mapped through (source_start, record_start, duration), silence where no segment plays."""
+    mapped through (source_start, record_start, duration), silence where no segment plays. `beat_grid` is the
+    editor's correction of the tracked beats (grid.BeatGrid), applied to each file's analysis."""
     result = FrameFeatures.zeros(grid)
     best_energy = np.full(grid.count, -1.0, dtype=np.float32)
     beat_times: list[np.ndarray] = []
@@ -209,7 +212,7 @@ def clip_features(segments: list[AudioSegment], grid: FrameGrid) -> FrameFeature
     for seg in segments:
         if seg.gain <= 0:
             continue
-        analysis = analyze(os.fspath(seg.path))
+        analysis = analysis_for(os.fspath(seg.path), beat_grid)
         source = Fraction(seg.source_start)
         record = Fraction(seg.record_start)
         length = Fraction(seg.duration) if seg.duration is not None else \

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..audio.grid import BeatGrid, grid_from_options
 from ..backends import engine_names
 from ..errors import BadInputError
 from ..images import FIT_POLICIES
@@ -40,6 +41,27 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                        help=f"gates that can fail a clip (default all: {','.join(ALL_GATES)}; 'none' only measures)")
     gates.add_argument("--qc-threshold", metavar="NAME=VALUE", action="append", default=[],
                        help="override one QC threshold, e.g. max_global_motion_share=0.8 (repeatable; see docs/qc.md)")
+    add_grid_options(parser)
+
+
+def add_grid_options(parser: argparse.ArgumentParser) -> None:
+    """The editor's hand on the beat grid (render, timeline, analyze): a hint, a range, own beats, a shift."""
+    grid = parser.add_argument_group("beat grid")
+    grid.add_argument("--bpm", type=float, metavar="N",
+                      help="tempo hint: the tracker keeps finding the phase and follows drift, at this metrical "
+                           "level (e.g. 124 for a song read at 62)")
+    grid.add_argument("--tempo-range", metavar="LO:HI", help="search the tempo only in LO..HI BPM, e.g. 100:140")
+    grid.add_argument("--beats", metavar="FILE",
+                      help="use these beat times (seconds in the song file): one per line, CSV (a second column "
+                           "'1' or 'downbeat' marks downbeats), or the JSON `stillmotion analyze` writes")
+    grid.add_argument("--beat-offset", type=float, metavar="SECONDS",
+                      help="shift the whole beat grid by this many seconds (negative = earlier)")
+
+
+def grid_settings(args: argparse.Namespace) -> BeatGrid | None:
+    """The beat grid the options ask for (None: the tracker's), validated: bad files fail here, before any work."""
+    return grid_from_options(bpm=args.bpm, tempo_range=args.tempo_range, beats_file=args.beats,
+                             offset=args.beat_offset)
 
 
 def render_settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -53,6 +75,9 @@ def render_settings(args: argparse.Namespace) -> dict[str, Any]:
         options["qc_thresholds"] = QCThresholds.from_overrides(args.qc_gates, args.qc_threshold).to_json()
     if args.allow_pickle:
         options["allow_pickle"] = True
+    beat_grid = grid_settings(args)
+    if beat_grid is not None:
+        options["beat_grid"] = beat_grid.to_json()
     if args.steps is not None:
         if not 1 <= args.steps <= 500:
             raise BadInputError(f"--steps {args.steps} is out of range (1..500)")

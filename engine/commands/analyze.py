@@ -23,6 +23,7 @@ JSON output:
   beat_positions        1..meter for each beat
   onsets, onset_strengths
   sections              [{start, end, label}] with label low / mid / high intensity
+  beat_grid             the editor's grid options used (--bpm, --tempo-range, --beats, --beat-offset), if any
   fps, fps_exact        frame rate as a number and as an exact fraction ("24000/1001")
   frames                count, start, and per-frame arrays energy, onset, low, mid, high, flux (0..1,
                         independent of the song's loudness), beat_phase (0 on a beat's frame rising towards 1),
@@ -44,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--plot", metavar="OUT.png", help="also draw waveform, onsets, bands, tempo, beats and "
                         "sections into this PNG")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    from ._render_options import add_grid_options
+
+    add_grid_options(parser)
 
 
 def build_report(analysis: Any, features: Any, start: Fraction, duration: Fraction) -> dict[str, Any]:
@@ -81,23 +85,28 @@ def build_report(analysis: Any, features: Any, start: Fraction, duration: Fracti
 
 def run(args: argparse.Namespace) -> int:
     from ..atomic import atomic_path, check_output, write_text
-    from ..audio import analyze, audio_info, frame_features
+    from ..audio import audio_info, frame_features
+    from ..audio.grid import analysis_for
     from ..rates import FrameGrid, frame_count, parse_fps, parse_seconds
+    from ._render_options import grid_settings
 
     fps = parse_fps(args.fps)
     start = parse_seconds(args.start, "start", allow_zero=True)
     duration = None if args.duration is None else parse_seconds(args.duration, "duration")
+    beat_grid = grid_settings(args)
     check_output(args.json, args.overwrite)
     if args.plot:
         check_output(args.plot, args.overwrite)
     info = audio_info(args.audio)
-    analysis = analyze(args.audio)
+    analysis = analysis_for(args.audio, beat_grid)
     if duration is None:
         file_length = Fraction(analysis.duration).limit_denominator(info.sample_rate or 1)
         duration = max(file_length - start, Fraction(1, info.sample_rate or 1))
     grid = FrameGrid(fps=fps, count=frame_count(duration, fps), start=start)
     features = frame_features(analysis, grid)
     report = build_report(analysis, features, start, duration)
+    if beat_grid is not None:
+        report["beat_grid"] = beat_grid.to_json()
     write_text(args.json, json.dumps(report, indent=1) + "\n", overwrite=args.overwrite)
     if args.plot:
         from ..audio.plot import plot_analysis

@@ -6,6 +6,7 @@ import argparse
 import json
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -58,13 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--thresholds", metavar="FILE.json", help="read thresholds from a JSON object")
     parser.add_argument("--strict", action="store_true", help="exit with code 3 when the verdict is fail")
     parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    from ._render_options import add_grid_options
+
+    add_grid_options(parser)  # the sync gate then judges against the editor's corrected beat grid
 
 
 def _thresholds(args: argparse.Namespace) -> QCThresholds:
     return QCThresholds.from_overrides(args.gates, args.threshold, args.thresholds)
 
 
-def _music_times(audio: str, start: Fraction, info: VideoInfo) -> tuple[np.ndarray, np.ndarray]:
+def _music_times(audio: str, start: Fraction, info: VideoInfo, beat_grid: Any = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
     """Beats and onsets of the music under the clip, in clip time."""
     from .. import audio as audio_analysis
 
@@ -72,7 +77,7 @@ def _music_times(audio: str, start: Fraction, info: VideoInfo) -> tuple[np.ndarr
         raise BadInputError(f"audio {audio} does not exist")
     grid = FrameGrid(info.fps, info.frames)
     segment = AudioSegment(path=audio, source_start=start, duration=grid.duration)
-    features = audio_analysis.clip_features([segment], grid)
+    features = audio_analysis.clip_features([segment], grid, beat_grid)
     return np.asarray(features.beat_times, dtype=float), np.asarray(features.onset_times, dtype=float)
 
 
@@ -83,6 +88,11 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         check_output(args.plot, args.overwrite)
     thresholds = _thresholds(args)
+    from ._render_options import grid_settings
+
+    beat_grid = grid_settings(args)
+    if beat_grid is not None and not args.audio:
+        raise BadInputError("--bpm, --tempo-range, --beats and --beat-offset need --audio")
     start = parse_seconds(args.audio_start, "--audio-start", allow_zero=True)
     info = VideoInfo(args.video)
     if not info.fps or info.fps <= 0:
@@ -90,13 +100,15 @@ def run(args: argparse.Namespace) -> int:
     reference = load_image(args.image).rgb if args.image else None
     beats = onsets = None
     if args.audio:
-        beats, onsets = _music_times(args.audio, start, info)
+        beats, onsets = _music_times(args.audio, start, info, beat_grid)
     report = qc_video(args.video, reference_image=reference, beat_times=beats, onset_times=onsets,
                       thresholds=thresholds)
     data = report.to_json()
     data["video"] = str(args.video)
     data["image"] = args.image
     data["audio"] = None if not args.audio else {"path": args.audio, "start": str(start)}
+    if beat_grid is not None:
+        data["beat_grid"] = beat_grid.to_json()
     write_text(args.json, json.dumps(data, indent=1) + "\n", overwrite=args.overwrite)
     if args.plot:
         from ..qc.plot import plot_report

@@ -70,6 +70,14 @@ def build_request(args: argparse.Namespace) -> RenderRequest:
     if args.alpha and Path(args.output).suffix.lower() != ".mov":
         raise BadInputError("--alpha writes ProRes 4444: give an output ending in .mov")
     settings = render_settings(args)
+    if "beat_grid" in settings["options"]:
+        if not audio:
+            raise BadInputError("--bpm, --tempo-range, --beats and --beat-offset need --audio")
+        from ..audio import audio_info
+        from ..audio.grid import BeatGrid
+
+        BeatGrid.from_json(settings["options"]["beat_grid"]).check_duration(
+            audio_info(args.audio).duration, Path(args.audio).name)
     if args.alpha:
         settings["options"]["alpha"] = True
     end_image = None

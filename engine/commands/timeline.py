@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 
+from ..errors import BadInputError
 from ..jobs.batch import EXECUTORS
 from ..timeline.pipeline import DEFAULT_TRACK, TimelineSettings, process_timeline
 from ._render_options import add_render_options, render_settings
@@ -19,6 +20,10 @@ sequence; with --from-video also the frame at each video clip's in-point), find 
 clips overlapping its record range, honouring trims and gaps), render one clip per still for exactly its record
 duration at the timeline's rate, and write OUT with a new video track above the others ("StillMotion") holding
 each generated clip at exactly its still's record range, with provenance in the clip's metadata.
+
+A marker on a still named "hit", "cue" or "accent" is a cue: that clip's biggest motion lands on its frame.
+With --beats-from-markers the markers on the music (or the timeline) are the beats; otherwise the tracker's,
+corrected by --bpm / --tempo-range / --beats / --beat-offset. The grid used is stored with each clip.
 
 OUT's format follows its extension (.otio, .otioz, .xml, .fcpxml, .kdenlive, .aaf; an .edl holds one video track
 only). Rendered clips go to a folder beside OUT named after it (edit.xml -> edit_stillmotion/). IN is never
@@ -68,10 +73,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--in-place", action="store_true", help="write IN itself (keeps a backup IN.bak)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT and rendered clips if they exist")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--beats-from-markers", action="store_true",
+                        help="use the timeline's markers (on the music clips, audio tracks or the timeline) as "
+                             "beats; markers named 'downbeat', 'bar' or '1' are downbeats")
     add_render_options(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.beats_from_markers and args.beats:
+        raise BadInputError("--beats-from-markers and --beats both give the beats: choose one")
     render = render_settings(args)
     settings = TimelineSettings(
         engine=render.pop("engine"), model=render.pop("model"), preset=render.pop("preset"),
@@ -79,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         height=args.height, clips=_names(args.clips), from_video=args.from_video, audio_track=args.audio_track,
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
+        beats_from_markers=args.beats_from_markers,
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

@@ -28,6 +28,7 @@ from ..jobs.batch import EXECUTORS, run_batch
 from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
+from .markers import annotate_request, check_grid_fits
 from .select import Still, find_stills
 from .timebase import frames_range
 
@@ -62,6 +63,8 @@ class TimelineSettings:
     shared_storage: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
+    #: Read the timeline's markers (stack, audio tracks, music clips) as each still's beat grid.
+    beats_from_markers: bool = False
     #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
     #: render options give them.
     render: dict[str, Any] = field(default_factory=dict)
@@ -252,6 +255,7 @@ def provenance(outcome: ClipOutcome, rate: Fraction) -> dict[str, Any]:
         "source_image": request.image, "source_clip": still.name, "source_track": still.track_name,
         "record_range": {"start_frame": still.record_start, "frames": still.frames, "rate": str(rate)},
         "audio": still.audio_ranges, "qc": getattr(result, "qc", None), "request": request.to_json(),
+        "beat_grid": request.options.get("beat_grid"),
         "output": request.output,
     })
 
@@ -356,6 +360,7 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
     if settings.track_name in existing:
         raise BadInputError(f"the timeline already has a track named {settings.track_name!r} (use --track)")
 
+    check_grid_fits(settings.render.get("options", {}), selection.stills)
     folder = media_folder_for(out.resolve())
     folder_created = not folder.exists()
     folder.mkdir(exist_ok=True)
@@ -364,6 +369,9 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
     for index, still in enumerate(selection.stills, start=1):
         try:
             request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite)
+            note = annotate_request(request, timeline, still, info.rate, settings.beats_from_markers)
+            if note:
+                report(note)
         except StillMotionError as exc:
             problems.append(f"still {still.name!r}: {exc}; skipped")
             report(problems[-1])

@@ -161,7 +161,20 @@ class ResolveHost(HostAdapter):
                     track.append(clip)
                     position = begin + duration
                 result.tracks.append(track)
+        self._read_markers(timeline, result, rate)
         return result
+
+    @staticmethod
+    def _read_markers(timeline: Any, result: otio.schema.Timeline, rate: Fraction) -> None:
+        """The timeline's markers (frameIds count from the timeline's start) on the OTIO stack, where the OTIO
+        export puts them too, so `--beats-from-markers` and the panel read them on either path."""
+        markers = timeline.GetMarkers() if hasattr(timeline, "GetMarkers") else None
+        for frame, info in sorted((markers or {}).items()):
+            duration = max(1.0, float(info.get("duration", 1) or 1))
+            result.tracks.markers.append(otio.schema.Marker(
+                name=str(info.get("name", "")), marked_range=otio.opentime.TimeRange(
+                    otio.opentime.RationalTime(float(frame), float(rate)),
+                    otio.opentime.RationalTime(duration, float(rate)))))
 
     def playhead(self) -> int | None:
         timeline = self.timeline()

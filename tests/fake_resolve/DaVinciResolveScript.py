@@ -116,6 +116,7 @@ class Timeline:
         self._tracks: dict[str, list[dict[str, Any]]] = {"video": [], "audio": []}
         self._playhead = start_frame
         self._marks: dict[str, dict[str, int]] = {}
+        self._markers: dict[float, dict[str, Any]] = {}  # frameId relative to the timeline start -> info
         self.AddTrack("video")
         self.AddTrack("audio")
 
@@ -184,6 +185,17 @@ class Timeline:
         self._marks = {"video": {"in": mark_in, "out": mark_out}, "audio": {"in": mark_in, "out": mark_out}}
         return True
 
+    def AddMarker(self, frame_id: float, color: str, name: str, note: str, duration: float,  # noqa: N802
+                  custom_data: str = "") -> bool:
+        if frame_id in self._markers or duration < 1:
+            return False
+        self._markers[float(frame_id)] = {"color": color, "duration": float(duration), "note": note, "name": name,
+                                          "customData": custom_data}
+        return True
+
+    def GetMarkers(self) -> dict[float, dict[str, Any]]:  # noqa: N802
+        return {k: dict(v) for k, v in self._markers.items()}
+
     def Export(self, path: str, export_type: Any, export_subtype: Any = None) -> bool:  # noqa: N802
         if FAULTS["no_otio_export"] or export_type != Resolve.EXPORT_OTIO:
             return False
@@ -205,6 +217,9 @@ class Timeline:
                                                       otio.opentime.RationalTime(item.GetDuration(), rate))))
                     position = item.GetEnd()
                 timeline.tracks.append(track)
+        for frame, info in sorted(self._markers.items()):
+            timeline.tracks.markers.append(otio.schema.Marker(name=info["name"], marked_range=otio.opentime.TimeRange(
+                otio.opentime.RationalTime(frame, rate), otio.opentime.RationalTime(info["duration"], rate))))
         otio.adapters.write_to_file(timeline, path, adapter_name="otio_json")
         return True
 

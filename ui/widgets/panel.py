@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from ..theme import badge_colours, mix
 from ..viewmodel import PanelViewModel
 from .controls import ControlsView
+from .grid_controls import BeatGridControls
 from .jobs_view import JobsView
 from .results import CompareView, PlayerView
 from .signal_view import ImageView, MusicMotionView
@@ -51,6 +52,11 @@ ACTIONS = {
     "remove_requested": "remove_job",
     "save_requested": "save",
     "error_dismissed": "dismiss_error",
+    "double_tempo_requested": "double_tempo",
+    "halve_tempo_requested": "halve_tempo",
+    "tap_tempo_requested": "tap_tempo",
+    "shift_grid_requested": "shift_grid",
+    "reset_grid_requested": "reset_grid",
 }
 #: Panels narrower than this stack their two columns (a docked panel) instead of placing them side by side.
 TWO_COLUMN_WIDTH = 1000
@@ -106,6 +112,11 @@ class StillMotionPanel(QWidget):
     remove_requested = Signal(str)
     save_requested = Signal(bool)
     error_dismissed = Signal()
+    double_tempo_requested = Signal()
+    halve_tempo_requested = Signal()
+    tap_tempo_requested = Signal()
+    shift_grid_requested = Signal(float)
+    reset_grid_requested = Signal()
 
     def __init__(self, vm: PanelViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -157,6 +168,8 @@ class StillMotionPanel(QWidget):
         inspect.addWidget(self.thumbnail)
         inspect.addWidget(self.signals, 1)
         left_layout.addLayout(inspect)
+        self.grid = BeatGridControls()
+        left_layout.addWidget(self.grid)
         self.controls = ControlsView()
         left_layout.addWidget(self.controls)
         left_layout.addStretch(1)
@@ -209,6 +222,13 @@ class StillMotionPanel(QWidget):
         j.remove_requested.connect(self.remove_requested)
         j.compare_requested.connect(self.compare_requested)
         self.player.close_requested.connect(self.stop_player_requested)
+        g = self.grid
+        g.double_requested.connect(self.double_tempo_requested)
+        g.halve_requested.connect(self.halve_tempo_requested)
+        g.tap_requested.connect(self.tap_tempo_requested)
+        g.shift_requested.connect(self.shift_grid_requested)
+        g.reset_requested.connect(self.reset_grid_requested)
+        self.signals.shift_requested.connect(self.shift_grid_requested)
         self.compare.close_requested.connect(self.close_compare_requested)
 
     def _shortcuts(self) -> None:
@@ -243,6 +263,7 @@ class StillMotionPanel(QWidget):
     def bind(self, vm: PanelViewModel) -> None:
         self.overview.bind(vm)
         self.signals.bind(vm)
+        self.grid.bind(vm)
         self.controls.bind(vm)
         self.jobs.bind(vm)
         self.player.bind(vm)

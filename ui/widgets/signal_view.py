@@ -4,7 +4,7 @@ current preset will apply, on one time axis."""
 from __future__ import annotations
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
 from PySide6.QtGui import QFontMetrics, QImage, QPainter, QPainterPath, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QSizePolicy, QWidget
 from stillmotion.engine.motion import CHANNELS
@@ -57,17 +57,23 @@ class ImageView(QWidget):
 
 
 class MusicMotionView(QWidget):
-    """Waveform with beat / downbeat markers and section bounds above, motion channel curves below."""
+    """Waveform with beat / downbeat markers and section bounds above, motion channel curves below. Dragging
+    sideways shifts the beat grid's phase (`shift_requested(seconds)` on release; the beats follow the drag)."""
+
+    shift_requested = Signal(float)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.music: MusicView | None = None
+        self._drag_from: float | None = None
+        self.drag_shift = 0.0
         self.message = ""
         self.motion: dict[str, np.ndarray] = {}
         self.setMinimumHeight(150)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
         self.setAccessibleName("Music and motion")
-        self.setToolTip("Top: the music under the selected still (beats thin, downbeats bold, sections shaded).\n"
+        self.setToolTip("Top: the music under the selected still (beats thin, downbeats bold, sections shaded);\n"
+                        "drag sideways to shift the beat grid.\n"
                         "Bottom: the motion the current preset applies to it, per channel.")
 
     def bind(self, vm: PanelViewModel) -> None:
@@ -92,6 +98,31 @@ class MusicMotionView(QWidget):
 
     def sizeHint(self) -> QSize:  # noqa: N802
         return QSize(360, 170)
+
+    def _seconds_per_pixel(self) -> float:
+        width = max(1.0, self.width() - 12.0)
+        return (self.music.duration / width) if self.music is not None else 0.0
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802
+        if self.music is not None and event.button() == Qt.MouseButton.LeftButton:
+            self._drag_from = event.position().x()
+            self.drag_shift = 0.0
+        super().mousePressEvent(event)
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802
+        if self._drag_from is not None:
+            self.drag_shift = (event.position().x() - self._drag_from) * self._seconds_per_pixel()
+            self.update()
+        super().mouseMoveEvent(event)
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802
+        if self._drag_from is not None:
+            shift = (event.position().x() - self._drag_from) * self._seconds_per_pixel()
+            self._drag_from, self.drag_shift = None, 0.0
+            self.update()
+            if abs(shift) >= 1e-3:
+                self.shift_requested.emit(round(shift, 4))
+        super().mouseReleaseEvent(event)
 
     def paintEvent(self, event) -> None:  # noqa: N802
         p = QPainter(self)
@@ -144,13 +175,14 @@ class MusicMotionView(QWidget):
         p.setPen(QPen(tone(pal, 200, 70), 1))
         p.drawPath(path)
         beat_pen = QPen(mix(text, base, 0.5), 1)
+        shift = self.drag_shift  # while dragging, the grid follows the pointer
         for t in music.beats:
             p.setPen(beat_pen)
-            p.drawLine(QPointF(x_of(float(t)), wave.top()), QPointF(x_of(float(t)), area.bottom()))
+            p.drawLine(QPointF(x_of(float(t) + shift), wave.top()), QPointF(x_of(float(t) + shift), area.bottom()))
         down_pen = QPen(tone(pal, 30, 200), 2)
         for t in music.downbeats:
             p.setPen(down_pen)
-            p.drawLine(QPointF(x_of(float(t)), wave.top()), QPointF(x_of(float(t)), area.bottom()))
+            p.drawLine(QPointF(x_of(float(t) + shift), wave.top()), QPointF(x_of(float(t) + shift), area.bottom()))
         if music.tempo:
             label = f"{music.tempo:.0f} BPM · {len(music.beats)} beats"
             p.setPen(text)
