@@ -252,3 +252,23 @@ def test_yuv_conversion_matches_swscale() -> None:
     assert np.abs(ours[:240] - theirs[:240]).max() <= 1
     assert np.abs(ours[240:] - theirs[240:]).mean() < 0.6
     assert np.abs(ours[240:] - theirs[240:]).max() <= 8
+
+
+def test_still_analysis_cache_returns_the_same_analysis() -> None:
+    """A cached still analysis is bit-identical to a fresh one (renders stay a pure function of the request)."""
+    import cv2
+    from stillmotion.engine.backends.still_cache import cached_analysis
+
+    small = cv2.resize(load_image(photo("portrait")).rgb, (160, 160), interpolation=cv2.INTER_AREA)
+    calls: list[int] = []
+
+    def counting(image: np.ndarray):
+        calls.append(1)
+        return analyse_still(image)
+
+    fresh = cached_analysis(small, counting)
+    again = cached_analysis(small, counting)
+    assert len(calls) == 1
+    assert again.layered == fresh.layered and again.center == fresh.center and again.radius == fresh.radius
+    for name in ("texture", "depth", "foreground"):
+        assert np.array_equal(getattr(again, name), getattr(fresh, name))

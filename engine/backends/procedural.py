@@ -30,6 +30,7 @@ import numpy as np
 
 from ..motion import AMPLITUDE
 from .base import Backend, CancelToken, EventSink, Preview, Progress, RenderInputs
+from .still_cache import cached_analysis
 
 #: Long side of the basis fields; motion is smooth, so fields need little resolution.
 FIELD_LONG_SIDE = 256
@@ -331,8 +332,10 @@ class FrameWarper:
         if source.shape[2] == 4:
             channels.append(cv2.inpaint(np.ascontiguousarray(small[..., 3]), hole, 5, cv2.INPAINT_TELEA)[..., None])
         filled = cv2.resize(np.dstack(channels), (self.width, self.height), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.resize(hole, (self.width, self.height), interpolation=cv2.INTER_LINEAR)[..., None] > 0
-        return np.where(mask, filled.reshape(source.shape), source)
+        mask = cv2.resize(hole, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+        plate = source.copy()
+        cv2.copyTo(filled.reshape(source.shape), mask, plate)  # np.where at 1080p costs ~4x as much
+        return plate
 
     def _shift_small(self, image: np.ndarray, dx: np.ndarray | float, dy: np.ndarray | float) -> np.ndarray:
         """Low-resolution backward warp: out(p) = image(p - d)."""
@@ -410,7 +413,7 @@ def plan(inputs: RenderInputs) -> Plan:
     scale = min(1.0, FIELD_LONG_SIDE / max(width, height))
     fw, fh = max(8, round(width * scale)), max(8, round(height * scale))
     small = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
-    analysis = analyse_still(small)
+    analysis = cached_analysis(small, analyse_still)
     fields = basis_fields(analysis, rng)
     tempo = getattr(inputs.features, "tempo", None)
     coef = anchored(coefficients(inputs.channels, frames, fps, tempo, rng), request.anchor_frame(), fps,
