@@ -68,12 +68,15 @@ def zoompan(still: Path, song: Path, out: Path, seconds: int, width: int = 1920,
 
 def timed(command: list[str], env: dict[str, str] | None = None) -> dict[str, float | str]:
     """Run one command; wall seconds, CPU seconds (user + sys) and peak RSS (MB) of that process alone."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=str(ROOT))
-    stdout, stderr = process.communicate()  # reads the pipes; the child is reaped below, not by communicate
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=out, stderr=err, env=env, cwd=str(ROOT))
+        _, status, usage = os.wait4(process.pid, 0)  # this child's own rusage (Popen.wait would discard it)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if process.returncode:
         raise RuntimeError(f"{command[0]} ... failed ({process.returncode}): {stderr.decode()[-400:]}")
     return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,

@@ -279,20 +279,27 @@ class FrameWarper:
         # from ONE upsample, with no full-size grid to subtract. Only the outermost ~scale/2 rows and columns,
         # where resize clamps, differ; `_edges` holds the exact correction there.
         self.centres = np.dstack([(sgx + 0.5) * self.scale[0] - 0.5, (sgy + 0.5) * self.scale[1] - 0.5])
+        self.pad = int(min(self.height, math.ceil(max_shift_px) + 4))
+        self.plate_offset = float(self.height + 2 * self.pad) if analysis.layered else 0.0
+        # The edge corrections, the atlas and the plate's inpainting are built by the first frame that moves
+        # (`_prepare`), not here: the anchor frame is the still itself, so the first frame (and its preview)
+        # leaves without waiting for them, and a clip never pays for what it does not use.
+        self._prepared = False
+
+    def _prepare(self) -> None:
+        """Build what moving frames need: edge corrections, the atlas (still + disocclusion plate), buffers."""
+        source = self.source
         self._edges = self._edge_corrections()
         # Atlas: [still; reflected bottom rows; reflected top rows of plate; plate] so one remap samples both
         # the still and, where the foreground uncovered background, the inpainted plate.
-        self.pad = int(min(self.height, math.ceil(max_shift_px) + 4))
-        self.plate_offset = 0.0
         self.atlas = source
-        if analysis.layered:
+        if self.analysis.layered:
             plate = self._background_plate(source)
             rows = [source]
             if self.pad:
                 rows += [source[::-1][: self.pad], plate[: self.pad][::-1]]
             rows.append(plate)
             self.atlas = np.ascontiguousarray(np.vstack(rows))
-            self.plate_offset = float(self.height + 2 * self.pad)
         # OpenCV's bilinear remap has SIMD paths for 1- and 4-channel 8-bit images but not for 3 channels: an
         # RGBX atlas remaps ~2.5x faster, and dropping X afterwards costs ~1 ms at 1080p.
         self._drop_x = self.atlas.shape[2] == 3
@@ -300,6 +307,7 @@ class FrameWarper:
             self.atlas = cv2.cvtColor(self.atlas, cv2.COLOR_RGB2RGBA)
         self._map = np.empty((self.height, self.width, 2), np.float32)
         self._warped = np.empty((self.height, self.width, self.atlas.shape[2]), np.uint8) if self._drop_x else None
+        self._prepared = True
 
     def _edge_corrections(self) -> list[tuple[tuple[slice, slice, int], np.ndarray]]:
         """(region, grid - resize(centres)) for the border strips where cv2.resize clamps instead of extending
@@ -358,6 +366,8 @@ class FrameWarper:
         units). All-zero motion returns the still itself, exactly."""
         if not np.any(weights) and layer == (0.0, 0.0):
             return self.source.copy()
+        if not self._prepared:
+            self._prepare()
         to_field = np.array([self.short / self.scale[0], self.short / self.scale[1]], np.float32)
         fh, fw = self.field_shape
         small = self._weighted_sum(weights).reshape(fh, fw, 2) * to_field  # field pixels
