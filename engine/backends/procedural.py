@@ -437,14 +437,24 @@ def plan(inputs: RenderInputs) -> Plan:
     return Plan(FrameWarper(source, analysis, fields, names, max_shift), weights, layer)
 
 
+def _preview_image(frame: np.ndarray) -> np.ndarray:
+    """A quarter-size RGB copy of a frame for the panel."""
+    height, width = frame.shape[:2]
+    return cv2.resize(frame[..., :3], (max(2, width // 4), max(2, height // 4)))
+
+
 class ProceduralBackend(Backend):
     name = "procedural"
     needs_weights = False
 
     def render(self, inputs: RenderInputs, on_event: EventSink, cancel: CancelToken) -> Iterator[np.ndarray]:
         frames = inputs.request.frames
+        # With the anchor on the first frame, frame 0 is the still itself (`anchored` zeroes every coefficient
+        # there), so its preview goes out before the still's analysis runs: the panel shows the clip at once.
+        early_preview = inputs.request.anchor_frame() == 0
+        if early_preview:
+            on_event(Preview(0, _preview_image(inputs.image)))
         work = plan(inputs)
-        width, height = work.warper.width, work.warper.height
         ready: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         stop = threading.Event()
 
@@ -483,8 +493,8 @@ class ProceduralBackend(Backend):
                             raise RuntimeError("the warp thread stopped early") from None
                 if isinstance(frame, BaseException):
                     raise frame
-                if k % PREVIEW_EVERY == 0:
-                    on_event(Preview(k, cv2.resize(frame[..., :3], (max(2, width // 4), max(2, height // 4)))))
+                if k % PREVIEW_EVERY == 0 and not (k == 0 and early_preview):
+                    on_event(Preview(k, _preview_image(frame)))
                 on_event(Progress(k + 1, frames))
                 yield frame
         finally:
