@@ -17,9 +17,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from . import audio
+from . import audio, warmup
 from .atomic import atomic_path, check_output
 from .audio.grid import BeatGrid
 from .backends import get_backend
@@ -93,13 +91,14 @@ def _qc_thresholds(request: RenderRequest) -> QCThresholds:
     return QCThresholds.from_json(data) if data else QCThresholds()
 
 
-def _mixed_audio(request: RenderRequest) -> np.ndarray | None:
+def _mixed_audio(request: RenderRequest) -> audio.SegmentMix | None:
+    """The clip's mix as a stream the encoder pulls block by block (never the whole mix in memory)."""
     if not request.audio or not request.mux_audio:
         return None
-    return audio.render_segments(request.audio, request.duration, AUDIO_RATE, channels=2)
+    return audio.SegmentMix(request.audio, request.duration, AUDIO_RATE, channels=2)
 
 
-def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: np.ndarray | None,
+def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: audio.SegmentMix | None,
                     qc: QCAccumulator | None, on_event: EventSink, cancel: CancelToken) -> int:
     request = inputs.request
     codec = "prores4444" if request.options.get("alpha") else "h264"
@@ -122,6 +121,7 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
                 cancel: CancelToken | None = None) -> RenderResult:
     """Render `request` to `request.output` atomically, with QC gates and retries; return what happened."""
     validate(request)
+    warmup.start()  # OpenCV's Lab tables build on the other core while the still and the music load
     cancel = cancel or CancelToken()
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -146,6 +146,7 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
     attempts: list[dict[str, Any]] = []
     best: tuple[float, Path, QCReport | None, RenderRequest, MotionSchedule, dict[str, Any]] | None = None
     temps: list[Path] = []
+    warmup.wait()  # the still's analysis and QC's drift meter convert to Lab
     first_schedule = (MotionSchedule.from_json(request.options["schedule"]) if request.options.get("schedule")
                       else MotionSchedule(preset=request.preset, intensity=request.intensity, seed=request.seed))
     try:

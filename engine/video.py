@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
+from typing import Protocol
 
 import av
 import cv2
@@ -65,6 +66,7 @@ class VideoWriter:
 
     `key_frames` are encoded near-losslessly: the anchor frame must reproduce the still (≥ 40 dB PSNR).
     `x264_params` (None: `X264_SPEED_PARAMS`) are extra libx264 options, "key=value:key=value".
+    `audio` is a whole (channels, n) array or an `AudioSource` read as the frames go (constant memory).
     """
 
     def __init__(
@@ -73,7 +75,7 @@ class VideoWriter:
         width: int,
         height: int,
         fps: Fraction,
-        audio: np.ndarray | None = None,
+        audio: np.ndarray | AudioSource | None = None,
         codec: str = "h264",
         crf: int = 16,
         preset: str = "veryfast",
@@ -119,14 +121,20 @@ class VideoWriter:
         self._planar: np.ndarray | None = None
         self._frames = 0
         self._audio_stream = None
-        self._audio: np.ndarray | None = None
+        self._audio: Iterator[np.ndarray] | None = None
+        self._audio_total = 0
+        self._audio_pending = np.zeros((0, 0), np.float32)
         self._audio_written = 0
-        if audio is not None and audio.size:
-            channels = audio.shape[0]
+        if isinstance(audio, np.ndarray):
+            audio = _ArrayAudio(audio) if audio.size else None
+        if audio is not None and audio.total:
+            channels = audio.channels
             layout = "mono" if channels == 1 else "stereo"
             if channels > 2:
                 raise ValueError("mix audio down to stereo before writing")
-            self._audio = np.ascontiguousarray(audio, dtype=np.float32)
+            self._audio = iter(audio.blocks())
+            self._audio_total = audio.total
+            self._audio_pending = np.zeros((channels, 0), np.float32)
             self._audio_stream = self._container.add_stream("aac", rate=AUDIO_RATE, layout=layout)
             self._audio_stream.bit_rate = 192_000
 
@@ -156,12 +164,16 @@ class VideoWriter:
     def _write_audio_until(self, frames: int, final: bool = False) -> None:
         if self._audio is None or self._audio_stream is None:
             return
-        total = self._audio.shape[1]
+        total = self._audio_total
         end = total if final else min(total, int(Fraction(frames) / self.fps * AUDIO_RATE))
         chunk = 4096
         while self._audio_written < end:
             stop = min(end, self._audio_written + chunk)
-            data = self._audio[:, self._audio_written:stop]
+            data = self._take_audio(stop - self._audio_written)
+            stop = self._audio_written + data.shape[1]
+            if not data.shape[1]:  # the source ended early: the container simply holds less audio
+                self._audio_total = self._audio_written
+                return
             af = av.AudioFrame.from_ndarray(
                 np.ascontiguousarray(data), format="fltp", layout=self._audio_stream.layout.name
             )
@@ -171,6 +183,17 @@ class VideoWriter:
             for packet in self._audio_stream.encode(af):
                 self._container.mux(packet)
             self._audio_written = stop
+
+    def _take_audio(self, count: int) -> np.ndarray:
+        """The next `count` samples of the source (fewer only at its end), pulling blocks as needed."""
+        assert self._audio is not None
+        while self._audio_pending.shape[1] < count:
+            block = next(self._audio, None)
+            if block is None:
+                break
+            self._audio_pending = np.concatenate([self._audio_pending, np.asarray(block, np.float32)], axis=1)
+        data, self._audio_pending = self._audio_pending[:, :count], self._audio_pending[:, count:]
+        return data
 
     def close(self) -> None:
         """Flush encoders and finish the container."""
@@ -199,6 +222,27 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
+
+
+class AudioSource(Protocol):
+    """Audio the writer pulls as it goes: `channels`, `total` samples at AUDIO_RATE, and float32
+    (channels, n) `blocks()` in order (`audio.SegmentMix` streams a clip's mix this way)."""
+
+    channels: int
+    total: int
+
+    def blocks(self) -> Iterator[np.ndarray]: ...
+
+
+class _ArrayAudio:
+    """A whole (channels, n) array as an AudioSource."""
+
+    def __init__(self, samples: np.ndarray) -> None:
+        self.samples = np.ascontiguousarray(samples, dtype=np.float32)
+        self.channels, self.total = self.samples.shape
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        yield self.samples
 
 
 class VideoInfo:

@@ -194,3 +194,29 @@ def test_segment_at_a_frame_lands_on_sample_bounds_after_ten_minutes(fps_text: s
         expected_first = bounds[k] if bounds[k] else bounds[k] + 1  # sample 0 has value 0
         assert placed[0] == expected_first
         assert placed[-1] == bounds[k + 1] - 1
+
+
+def test_streamed_mix_equals_each_segment_decoded_whole(make_audio) -> None:
+    """The encoder's block-by-block mix (small blocks, resampled 44.1 -> 48 kHz, mono upmixed) holds exactly the
+    samples of each segment decoded whole and placed, so streaming changes no output sample."""
+    from stillmotion.engine.audio import SegmentMix
+
+    rng = np.random.default_rng(7)
+    stereo = str(make_audio("noise.wav", 0.3 * rng.standard_normal((44100 * 3, 2)).astype(np.float32), 44100,
+                            "FLOAT"))
+    mono = str(make_audio("mono.flac", 0.3 * rng.standard_normal((44100 * 2, 1)).astype(np.float32), 44100,
+                          "PCM_24"))
+    segments = [AudioSegment(stereo, source_start=Fraction(1, 3), duration=Fraction(2), record_start=Fraction(-1, 4)),
+                AudioSegment(mono, source_start=Fraction(0), duration=Fraction(3), record_start=Fraction(1, 2),
+                             gain=0.5)]
+    duration, rate = Fraction(3), 48000
+    expected = np.zeros((2, 3 * rate), np.float32)
+    first = load_audio(stereo, Fraction(1, 3) + Fraction(1, 4), Fraction(7, 4), rate).samples
+    expected[:, :first.shape[1]] += np.float32(1.0) * first
+    second = load_audio(mono, Fraction(0), Fraction(5, 2), rate).samples
+    expected[:, rate // 2:rate // 2 + second.shape[1]] += np.float32(0.5) * np.repeat(second, 2, axis=0)
+    mix = SegmentMix(segments, duration, rate)
+    blocks = list(mix.blocks(size=5000))
+    assert max(b.shape[1] for b in blocks) <= 5000 and mix.total == 3 * rate
+    assert np.array_equal(np.concatenate(blocks, axis=1), expected)
+    assert np.array_equal(render_segments(segments, duration, rate), expected)

@@ -252,3 +252,47 @@ def test_yuv_conversion_matches_swscale() -> None:
     assert np.abs(ours[:240] - theirs[:240]).max() <= 1
     assert np.abs(ours[240:] - theirs[240:]).mean() < 0.6
     assert np.abs(ours[240:] - theirs[240:]).max() <= 8
+
+
+def test_still_analysis_cache_returns_the_same_analysis() -> None:
+    """A cached still analysis is bit-identical to a fresh one (renders stay a pure function of the request)."""
+    import cv2
+    from stillmotion.engine.backends.still_cache import cached_analysis
+
+    small = cv2.resize(load_image(photo("portrait")).rgb, (160, 160), interpolation=cv2.INTER_AREA)
+    calls: list[int] = []
+
+    def counting(image: np.ndarray):
+        calls.append(1)
+        return analyse_still(image)
+
+    fresh = cached_analysis(small, counting)
+    again = cached_analysis(small, counting)
+    assert len(calls) == 1
+    assert again.layered == fresh.layered and again.center == fresh.center and again.radius == fresh.radius
+    for name in ("texture", "depth", "foreground"):
+        assert np.array_equal(getattr(again, name), getattr(fresh, name))
+
+
+@pytest.mark.parametrize("anchor", ["start", "end"])
+def test_previews_are_the_frames_and_the_first_leaves_before_the_analysis(anchor: str, monkeypatch) -> None:
+    """With the anchor on frame 0 the first preview is sent before the still is analysed (the panel's first
+    look), and it is exactly frame 0's preview; every preview is the quarter-size copy of its frame."""
+    import cv2
+    from stillmotion.engine.backends import procedural
+
+    order: list[object] = []
+    real_plan = procedural.plan
+    monkeypatch.setattr(procedural, "plan", lambda inputs: (order.append("plan"), real_plan(inputs))[1])
+    inputs = _inputs("portrait", 320, 240, 26, anchor=anchor)
+    previews: dict[int, np.ndarray] = {}
+
+    def on_event(event: object) -> None:
+        if isinstance(event, procedural.Preview):
+            order.append(event.frame_index)
+            previews[event.frame_index] = event.image
+
+    frames = list(get_backend("procedural").render(inputs, on_event, CancelToken()))
+    assert order == ([0, "plan", 12, 24] if anchor == "start" else ["plan", 0, 12, 24])
+    for index, image in previews.items():
+        assert np.array_equal(image, cv2.resize(frames[index][..., :3], (80, 60)))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import opentimelineio as otio  # noqa: E402
 import pytest  # noqa: E402
@@ -558,3 +559,35 @@ def test_failed_and_cancelled_panel_renders_in_the_store(tmp_path) -> None:
     assert (past[done_id].state, past[done_id].output) == ("finished", str(clip))
     clip.unlink()
     assert load_past_jobs(store, [timeline])[0].output is None  # a gone clip is shown, not playable
+
+
+def test_first_preview_of_a_1080p_still_at_draft_quality(qtbot, window, tmp_path) -> None:
+    """"Animate" on a 1920x1080 still at draft quality: the first preview frame reaches the panel from the real
+    render worker, and the event loop keeps ticking meanwhile. The time to it is printed (the issue's figure),
+    not asserted: the machine is shared."""
+    folder = tmp_path / "p"
+    edit = make_timeline(folder, still_frames=(48,), music_seconds=3.0)
+    big = cv2.resize(cv2.imread(str(photo("cat"))), (1920, 1080), interpolation=cv2.INTER_CUBIC)
+    cv2.imwrite(str(folder / photo("cat").name), big)  # the timeline's still, now 1080p
+    vm, controller, panel = window.vm, window.controller, window.panel
+    controller.open_timeline(str(edit))
+    wait_idle(qtbot, controller)
+    vm.quality = "draft"
+    controller.select_all_stills()
+    started = time.perf_counter()
+    qtbot.mouseClick(panel.controls.enqueue, Qt.MouseButton.LeftButton)
+    job_id = controller.running
+    assert job_id is not None
+    gaps = _timer_gaps(qtbot, lambda: vm.jobs.get(job_id).preview is not None, 20000) - 5
+    first_preview = time.perf_counter() - started
+    first = vm.jobs.get(job_id).preview
+    moving = _timer_gaps(qtbot, lambda: vm.jobs.get(job_id).preview is not first or vm.jobs.get(job_id).state.done,
+                         30000) - 5
+    first_moving = time.perf_counter() - started  # frame 12's preview: the still analysed, warping under way
+    qtbot.waitUntil(lambda: vm.jobs.get(job_id).state.done, timeout=60000)
+    assert vm.jobs.get(job_id).state is JobState.finished
+    both = np.concatenate([gaps, moving])
+    print(f"Animate -> first preview (frame 0, the still), 1920x1080 still at draft quality: {first_preview:.2f} s; "
+          f"-> first moving preview (frame 12): {first_moving:.2f} s (event-loop lateness meanwhile: "
+          f"p99 {float(np.percentile(both, 99)):.1f} ms over {len(both)} ticks)")
+    assert first.width() > 0 and len(both) > 5

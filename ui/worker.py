@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, QRunnable, QThread, QThreadPool, Signal, Slot
 from PySide6.QtGui import QImage
+from stillmotion.engine import warmup
 from stillmotion.engine.backends.base import CancelToken, Error, Preview, Progress, Result
 from stillmotion.engine.errors import CancelledError, StillMotionError
 
@@ -85,6 +86,7 @@ class RenderThread(QObject):
         self.worker.moveToThread(self.thread)
         self._start.connect(self.worker.run)
         self.thread.start()
+        warmup.start()  # OpenCV's one-time colour tables, built while the editor is still choosing stills
 
     def start_job(self, job_id: str, request: Any, token: CancelToken) -> None:
         self._start.emit(job_id, request, token)

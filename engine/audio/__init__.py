@@ -11,7 +11,15 @@ from .cache import configure_numba_cache
 configure_numba_cache()
 
 from .analysis import ANALYSIS_VERSION, AudioAnalysis, analyze, analyze_samples  # noqa: E402
-from .decode import AudioClip, AudioInfo, audio_info, load_audio, render_segments, to_channels  # noqa: E402
+from .decode import (  # noqa: E402
+    AudioClip,
+    AudioInfo,
+    SegmentMix,
+    audio_info,
+    load_audio,
+    render_segments,
+    to_channels,
+)
 from .frames import FrameFeatures, clip_features, frame_features  # noqa: E402
 
 __all__ = [
@@ -20,6 +28,7 @@ __all__ = [
     "AudioClip",
     "AudioInfo",
     "FrameFeatures",
+    "SegmentMix",
     "analyze",
     "analyze_samples",
     "audio_info",

@@ -60,13 +60,14 @@ def entry_key(content_digest: str, params: dict[str, Any], version: int) -> str:
     return hashlib.blake2b(blob.encode(), digest_size=20).hexdigest()
 
 
-def _entry_path(key: str) -> Path:
-    return cache_root() / "audio" / key[:2] / f"{key}.npz"
+def _entry_path(key: str, kind: str = "audio") -> Path:
+    return cache_root() / kind / key[:2] / f"{key}.npz"
 
 
-def load_entry(key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
-    """(metadata, arrays) of a cached analysis, or None when absent or unreadable."""
-    path = _entry_path(key)
+def load_entry(key: str, kind: str = "audio") -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
+    """(metadata, arrays) of a cached analysis, or None when absent or unreadable. `kind` names the sub-folder
+    ("audio" for music analysis, "stills" for the procedural engine's still analysis)."""
+    path = _entry_path(key, kind)
     if not path.is_file():
         return None
     try:
@@ -78,12 +79,12 @@ def load_entry(key: str) -> tuple[dict[str, Any], dict[str, np.ndarray]] | None:
     return meta, arrays
 
 
-def store_entry(key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+def store_entry(key: str, meta: dict[str, Any], arrays: dict[str, np.ndarray], kind: str = "audio") -> None:
     """Write an entry atomically; a cache that cannot be written is skipped silently (it is only a cache)."""
     from ..atomic import atomic_path
     from ..errors import StillMotionError
 
-    path = _entry_path(key)
+    path = _entry_path(key, kind)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = dict(arrays)

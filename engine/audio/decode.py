@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -348,27 +349,126 @@ def render_segments(
     after the clip's first frame, times `gain`; the parts before 0 or after `duration` are cut. Positions use
     floor(t × rate) like FrameGrid.sample_bounds, so a segment placed at frame k starts on sample_bounds[k].
     """
-    total = round_half_up(Fraction(duration) * sample_rate)
-    out = np.zeros((channels, total), dtype=np.float32)
-    clip_end = Fraction(duration)
-    for seg in segments:
-        record = Fraction(seg.record_start)
-        source = Fraction(seg.source_start)
-        length = seg.duration
-        if length is None:
-            info = audio_info(seg.path)
-            length = max(Fraction(0), Fraction(info.frames, info.sample_rate) - source)
-        length = Fraction(length)
-        skip = max(Fraction(0), -record)  # part that would play before the clip starts
-        visible = min(record + length, clip_end) - max(record, Fraction(0))
-        if visible <= 0:
-            _check_file(seg.path)
-            continue
-        clip = load_audio(seg.path, start=source + skip, duration=visible, sample_rate=sample_rate)
-        data = to_channels(clip.samples, channels)
-        offset = seconds_to_sample(max(record, Fraction(0)), sample_rate)
-        take = min(data.shape[1], total - offset)
-        if take > 0:
-            out[:, offset:offset + take] += np.float32(seg.gain) * data[:, :take]
-    return out
+    mix = SegmentMix(segments, duration, sample_rate, channels)
+    blocks = list(mix.blocks(max(1, mix.total)))
+    return blocks[0] if blocks else np.zeros((channels, 0), dtype=np.float32)
 
+
+#: Source frames read per step when streaming a segment (about 1.4 s at 44.1 kHz).
+STREAM_BLOCK = 65536
+
+
+def _stream_range(name: str, start: Fraction, duration: Fraction, sample_rate: int) -> Iterator[np.ndarray]:
+    """Samples [start, start + duration) of `name` at `sample_rate`, float32 (channels, n) blocks in order,
+    exactly what `load_audio(name, start, duration, sample_rate).samples` holds, in constant memory.
+
+    Files libsndfile reads stream block by block through soxr's streaming resampler (the same filter as the
+    one-shot `resample`, so the samples are identical); formats only PyAV decodes are read whole per segment.
+    """
+    snd = _open_soundfile(name)
+    if snd is None:
+        yield load_audio(name, start, duration, sample_rate).samples
+        return
+    import soundfile as sf
+
+    with snd:
+        rate, total = int(snd.samplerate), int(snd.frames)
+        _check_rate(name, rate)
+        _check_not_truncated(snd, name)
+        first, count = range_samples(start, duration, rate)
+        wanted = range_samples(start, duration, sample_rate)[1] if rate != sample_rate else count
+        stream = None
+        if rate != sample_rate and count > 0:
+            import soxr
+
+            stream = soxr.ResampleStream(rate, sample_rate, snd.channels, dtype="float32", quality="HQ")
+        lo, hi = max(first, 0), min(first + count, total)
+        if hi > lo and lo:
+            snd.seek(lo)
+        emitted, position = 0, first
+        while position < first + count:
+            stop = min(first + count, position + STREAM_BLOCK)
+            block = np.zeros((stop - position, snd.channels), dtype=np.float32)
+            a, b = max(position, lo), min(stop, hi)
+            if b > a:
+                try:
+                    data = snd.read(b - a, dtype="float32", always_2d=True)
+                except (sf.LibsndfileError, RuntimeError) as exc:
+                    raise BadInputError(f"audio file {name} is corrupt or truncated ({exc})") from None
+                if data.shape[0] < b - a and not _is_compressed(snd):
+                    raise BadInputError(f"audio file {name} is truncated ({data.shape[0] + a} of {total} samples)")
+                block[a - position:a - position + data.shape[0]] = data
+            position = stop
+            if stream is not None:
+                block = stream.resample_chunk(block, last=position >= first + count)
+            block = block[: max(0, wanted - emitted)]
+            emitted += block.shape[0]
+            if block.shape[0]:
+                yield np.ascontiguousarray(block.T)
+        if emitted < wanted:  # the resampler's output came up short of the exact length: silence, as `resample`
+            yield np.zeros((snd.channels, wanted - emitted), dtype=np.float32)
+
+
+class SegmentMix:
+    """The audio under one clip, made block by block: `blocks()` yields exactly the samples `render_segments`
+    returns, holding only about one block per segment at a time (a 10-minute stereo mix at 48 kHz would be 230 MB).
+
+    `blocks()` may be called again (a QC retry re-encodes the clip): each call decodes afresh.
+    """
+
+    def __init__(self, segments: list[AudioSegment], duration: Fraction, sample_rate: int, channels: int = 2) -> None:
+        self.sample_rate, self.channels = sample_rate, channels
+        self.total = round_half_up(Fraction(duration) * sample_rate)
+        clip_end = Fraction(duration)
+        #: (output offset, source start, visible duration, path, gain) of each audible segment
+        self._placed: list[tuple[int, Fraction, Fraction, str, float]] = []
+        for seg in segments:
+            record = Fraction(seg.record_start)
+            source = Fraction(seg.source_start)
+            length = seg.duration
+            if length is None:
+                info = audio_info(seg.path)
+                length = max(Fraction(0), Fraction(info.frames, info.sample_rate) - source)
+            length = Fraction(length)
+            skip = max(Fraction(0), -record)  # part that would play before the clip starts
+            visible = min(record + length, clip_end) - max(record, Fraction(0))
+            name = _check_file(seg.path)
+            if visible <= 0:
+                continue
+            offset = seconds_to_sample(max(record, Fraction(0)), sample_rate)
+            self._placed.append((offset, source + skip, visible, name, float(seg.gain)))
+
+    def blocks(self, size: int = STREAM_BLOCK) -> Iterator[np.ndarray]:
+        """float32 (channels, ≤ size) blocks covering [0, total) in order."""
+        readers = [_Placed(offset, _stream_range(name, start, visible, self.sample_rate), gain, self.channels)
+                   for offset, start, visible, name, gain in self._placed]
+        for begin in range(0, self.total, size):
+            end = min(self.total, begin + size)
+            out = np.zeros((self.channels, end - begin), dtype=np.float32)
+            for reader in readers:
+                reader.add_into(out, begin, end)
+            yield out
+
+
+class _Placed:
+    """One segment's stream placed at an output offset, read forward as the mix advances."""
+
+    def __init__(self, offset: int, stream: Iterator[np.ndarray], gain: float, channels: int) -> None:
+        self.offset, self.stream, self.gain, self.channels = offset, stream, np.float32(gain), channels
+        self.pending = np.zeros((channels, 0), np.float32)
+        self.position = offset  # output sample index of pending[:, 0]
+
+    def add_into(self, out: np.ndarray, begin: int, end: int) -> None:
+        if end <= self.offset:
+            return
+        while self.position + self.pending.shape[1] < end:
+            block = next(self.stream, None)
+            if block is None:
+                break
+            self.pending = np.concatenate([self.pending, to_channels(block, self.channels)], axis=1)
+        lo, hi = max(begin, self.position), min(end, self.position + self.pending.shape[1])
+        if hi > lo:
+            out[:, lo - begin:hi - begin] += self.gain * self.pending[:, lo - self.position:hi - self.position]
+        drop = max(0, min(end, self.position + self.pending.shape[1]) - self.position)
+        self.pending = self.pending[:, drop:]
+        self.position += drop

@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.fft
 
 #: Analysis sample rate, FFT size and hop: 86.13 envelope frames per second, 46 ms windows.
 SAMPLE_RATE = 22050
@@ -117,6 +116,8 @@ def _dct_matrix(n_out: int, n_in: int) -> np.ndarray:
 
 def stft_power(y: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
     """Power spectrogram (bins, frames) of a mono signal, frames centred (padded by n_fft/2 each side)."""
+    import scipy.fft  # here, not at module level: ~0.2 s of start-up that a song the cache holds never needs
+
     pad = n_fft // 2
     padded = np.pad(y.astype(np.float32, copy=False), (pad, pad))
     n_frames = 1 + max(0, (padded.size - n_fft) // hop)
