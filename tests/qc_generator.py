@@ -44,9 +44,11 @@ CAMERA_TYPES = ("pan", "zoom", "rotate", "dolly")
 DRIFT_TYPES = ("dissolve", "colour", "morph", "swap")
 
 # ---------------------------------------------------------------------------------------- class boundaries
-#: A clip is dynamic (not frozen) when some region of ≥ 2 % of the frame moves at ≥ 0.5 px @ 256 per frame, or
-#: the camera moves at ≥ CAMERA_DRIFT_MAX. Frozen clips have no motion at all (codec, sensor noise, flicker).
-MIN_REGION_AREA, MIN_REGION_SPEED = 0.02, 0.5
+#: A clip is dynamic (not frozen) when some region of ≥ 2 % of the frame moves at ≥ 0.5 px @ 256 per frame with
+#: visible structure in ≥ 0.25 % of the frame (pixels of gradient ≥ 3 levels/px at 256x144: a patch of clear sky that
+#: slides over itself shows nothing), or the camera moves at ≥ CAMERA_DRIFT_MAX. Frozen clips have no motion at
+#: all (codec, sensor noise, flicker). A moving region with less structure is ambiguous.
+MIN_REGION_AREA, MIN_REGION_SPEED, MIN_VISIBLE_AREA = 0.02, 0.5, 0.0025
 #: Ken Burns: the camera moves at ≥ KB_CAMERA_SPEED px @ 256 per frame (at the frame's corners) AND its share of
 #: the motion energy is ≥ KB_SHARE. Not Ken Burns: camera ≤ CAMERA_DRIFT_MAX, or share ≤ NOT_KB_SHARE. Between:
 #: ambiguous, not scored.
@@ -125,7 +127,8 @@ class ClipSpec:
         return camera / (camera + local) if camera + local > 0 else 0.0
 
     def label_frozen(self) -> bool | None:
-        moving = any(r.area >= MIN_REGION_AREA and r.speed >= MIN_REGION_SPEED for r in self.regions)
+        moving = any(r.area >= MIN_REGION_AREA and r.speed >= MIN_REGION_SPEED
+                     and visible_area(self.photo, r) >= MIN_VISIBLE_AREA for r in self.regions)
         if moving or self.camera_speed >= CAMERA_DRIFT_MAX:
             return False
         if not self.regions and self.camera_speed == 0 and self.drift in ("", "colour"):
@@ -257,6 +260,27 @@ def load_photo(name: str) -> np.ndarray:
     return rgb
 
 
+_STRUCTURE_CACHE: dict[str, np.ndarray] = {}
+
+
+def visible_area(photo: str, region: Region) -> float:
+    """Share of the frame inside `region` (its core ellipse) that has visible structure: gradient ≥ 3 levels/px
+    on the still at 256x144 (what a viewer could see move)."""
+    if photo not in _STRUCTURE_CACHE:
+        gray = cv2.cvtColor(_Stage(photo, 256, 144).view(), cv2.COLOR_RGB2GRAY)
+        smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+        gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
+                                 cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)) / 8
+        _STRUCTURE_CACHE[photo] = gradient >= 3.0
+    structure = _STRUCTURE_CACHE[photo]
+    height, width = structure.shape
+    ys, xs = np.mgrid[0:height, 0:width]
+    ry = math.sqrt(region.area * width * height / (math.pi * region.aspect))
+    rx = region.aspect * ry
+    inside = ((xs - region.cx * width) / rx) ** 2 + ((ys - region.cy * height) / ry) ** 2 <= 1.0
+    return float(np.count_nonzero(inside & structure)) / structure.size
+
+
 class _Stage:
     """A photo on a canvas 1.6x the frame, seen through a camera; local regions displace it."""
 
@@ -273,6 +297,11 @@ class _Stage:
         canvas = resized[y0 : y0 + ch, x0 : x0 + cw]
         self.canvas = np.ascontiguousarray(canvas[:, ::-1] if mirror else canvas)
         self.cw, self.ch = cw, ch
+
+    def view(self) -> np.ndarray:
+        """What the still camera sees (the centre of the canvas)."""
+        y0, x0 = (self.ch - self.height) // 2, (self.cw - self.width) // 2
+        return self.canvas[y0 : y0 + self.height, x0 : x0 + self.width]
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:

@@ -162,8 +162,10 @@ class QCAccumulator:
             if index % self.interval == 0:
                 matched = measures.match_brightness(self._last_sampled_gray, gray)
                 pair_flow = self._flow.calc(self._last_sampled_gray, matched, None)
+                structure = measures.structure_mask(self._last_sampled_gray) & measures.explained_by_flow(
+                    self._last_sampled_gray, matched, pair_flow, self._grid)
                 self._measure_sampled_pair(index, pair_flow, measures.texture_mask(self._last_sampled_gray),
-                                           measures.structure_mask(self._last_sampled_gray))
+                                           structure)
                 if index % self.drift_interval == 0:
                     self._measure_drift(index, small, gray)
                 self._last_sampled_gray = gray
@@ -182,6 +184,8 @@ class QCAccumulator:
         self._small_shape = (height, width)
         self._unit = UNIT_SHORT_SIDE / min(height, width)
         self._sampler = measures.GridSampler(height, width)
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        self._grid = (xs, ys)
         self._reference_meter: measures.DriftMeter | None = None
         if self._reference_full is not None:
             reference_small = self._shrink(self._reference_full) \
@@ -236,8 +240,9 @@ class QCAccumulator:
             if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
                 matched = measures.match_brightness(self._first_gray, self._prev_gray)
                 pair_flow = self._flow.calc(self._first_gray, matched, None)
-                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray),
-                                           measures.structure_mask(self._first_gray))
+                structure = measures.structure_mask(self._first_gray) & measures.explained_by_flow(
+                    self._first_gray, matched, pair_flow, self._grid)
+                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray), structure)
             if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
                 self._measure_drift(last, self._prev_small, self._prev_gray)
             report = self._judge(n)

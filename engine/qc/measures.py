@@ -126,6 +126,21 @@ def region_motion(flow: np.ndarray, mask: np.ndarray | None = None, share: float
     return float(np.partition(values, values.size - count)[values.size - count :].mean())
 
 
+def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
+                      share: float = 0.3, floor: float = 2.0) -> np.ndarray:
+    """Where warping `second` back along `flow` removes at least `share` of the difference to `first` (and at
+    least `floor` levels, locally averaged): there the flow is a displacement of the picture. Flow that explains
+    nothing (flicker through the codec's blocks, noise in flat areas) is not motion."""
+    height, width = first.shape
+    size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
+    xs, ys = grid
+    warped = cv2.remap(second, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    before = cv2.blur(cv2.absdiff(first, second).astype(np.float32), (size, size))
+    after = cv2.blur(cv2.absdiff(first, warped).astype(np.float32), (size, size))
+    return (before - after) >= np.maximum(floor, share * before)
+
+
 def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
     """`gray` shifted to the mean luminance of `reference`: flicker breaks DIS's brightness constancy and reads
     as motion in low-contrast areas; a uniform offset removes it and changes nothing for real motion."""

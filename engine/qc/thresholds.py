@@ -25,7 +25,7 @@ class QCThresholds:
     sample_fps: float = 8.0
     #: A sampled pair "moves" when its region motion (the fastest coherent 1 % of the frame, locally averaged
     #: flow, px @ 256 per frame) exceeds this. Calibrated on the generated set's dev seeds (docs/qc.md).
-    dynamic_threshold: float = 0.11
+    dynamic_threshold: float = 0.05
     #: frozen when fewer than this many sampled pairs move (one glitch pair, e.g. a keyframe, is no motion) ...
     min_moving_pairs: float = 2.0
     #: ... or when fewer than this share of sampled pairs move (0: off; a blink twice in 3 s is motion).
