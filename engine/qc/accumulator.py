@@ -162,10 +162,11 @@ class QCAccumulator:
             if index % self.interval == 0:
                 matched = measures.match_brightness(self._last_sampled_gray, gray)
                 pair_flow = self._flow.calc(self._last_sampled_gray, matched, None)
-                structure = measures.structure_mask(self._last_sampled_gray) & measures.explained_by_flow(
+                gradient = measures.gradient_magnitude(self._last_sampled_gray)
+                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
                     self._last_sampled_gray, matched, pair_flow, self._grid)
-                self._measure_sampled_pair(index, pair_flow, measures.texture_mask(self._last_sampled_gray),
-                                           structure)
+                self._measure_sampled_pair(index, pair_flow,
+                                           measures.texture_mask(self._last_sampled_gray, gradient=gradient), structure)
                 if index % self.drift_interval == 0:
                     self._measure_drift(index, small, gray)
                 self._last_sampled_gray = gray
@@ -240,9 +241,11 @@ class QCAccumulator:
             if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
                 matched = measures.match_brightness(self._first_gray, self._prev_gray)
                 pair_flow = self._flow.calc(self._first_gray, matched, None)
-                structure = measures.structure_mask(self._first_gray) & measures.explained_by_flow(
+                gradient = measures.gradient_magnitude(self._first_gray)
+                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
                     self._first_gray, matched, pair_flow, self._grid)
-                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray), structure)
+                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray, gradient=gradient),
+                                           structure)
             if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
                 self._measure_drift(last, self._prev_small, self._prev_gray)
             report = self._judge(n)

@@ -72,16 +72,20 @@ def flow_magnitude(flow: np.ndarray) -> np.ndarray:
     return cv2.magnitude(flow[..., 0], flow[..., 1])
 
 
-def texture_mask(gray: np.ndarray, min_gradient: float = 6.0) -> np.ndarray | None:
+def gradient_magnitude(gray: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of the lightly blurred frame, in levels/px x 8 (Sobel 3x3 gain)."""
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
+
+
+def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarray | None = None) -> np.ndarray | None:
     """Pixels with enough local contrast for flow to be trusted, or None when too few have it.
 
     Flow in flat areas (skin, sky) is ill-posed, and that is where encoder and sensor noise shows up as
     "motion"; leaving those pixels out lowers the noise floor without hiding real motion, which moves edges.
     """
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
-    mask = cv2.magnitude(gx, gy) >= min_gradient * 8  # Sobel 3x3 gain is 8
+    gradient = gradient_magnitude(gray) if gradient is None else gradient
+    mask = gradient >= min_gradient * 8  # Sobel 3x3 gain is 8
     return mask if np.count_nonzero(mask) >= 0.1 * mask.size else None
 
 
@@ -100,14 +104,12 @@ REGION_SHARE = 0.01
 COHERENCE_SHARE = 0.04
 
 
-def structure_mask(gray: np.ndarray, min_gradient: float = 3.0, top_share: float = 0.3) -> np.ndarray:
-    """The pixels whose flow can be trusted for the region measure: the `top_share` most contrasted ones, and
-    never flatter than `min_gradient` levels/px. Relative, so a defocused or flat-shaded picture keeps its soft
-    edges; absolute floor, so the noise of a flat sky never counts."""
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    gradient = cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3),
-                             cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
-    cut = float(np.partition(gradient.ravel(), int(gradient.size * (1 - top_share)))[int(gradient.size * (1 - top_share))])
+def structure_mask(gradient: np.ndarray, min_gradient: float = 3.0, top_share: float = 0.3) -> np.ndarray:
+    """The pixels whose flow can be trusted for the region measure (from `gradient_magnitude`): the `top_share`
+    most contrasted ones, and never flatter than `min_gradient` levels/px. Relative, so a defocused or
+    flat-shaded picture keeps its soft edges; absolute floor, so the noise of a flat sky never counts."""
+    rank = int(gradient.size * (1 - top_share))
+    cut = float(np.partition(gradient.ravel(), rank)[rank])
     return gradient >= max(min_gradient * 8, cut)  # Sobel 3x3 gain is 8
 
 
