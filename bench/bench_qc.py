@@ -3,6 +3,11 @@
     .venv/bin/python bench/bench_qc.py                 # speed: budget is 2 s for a 10-s 1080p clip
     .venv/bin/python bench/bench_qc.py --table         # the margin table in docs/qc.md
     .venv/bin/python bench/bench_qc.py --clip my.mp4   # time QC of any clip instead
+    nice .venv/bin/python bench/bench_qc.py --generated   # the generated set: dev seeds and a fresh seed range
+
+The generated set (tests/qc_generator.py): the gates were calibrated on the DEV seed range only; every run also
+draws a FRESH range (printed, reproducible with --fresh-start) that nobody tuned on. A drop from dev to fresh is
+overfitting. Clips are cached on disk (--cache), so a second run only re-measures.
 
 Speed is reported three ways: QC alone on full-size frames handed over one by one (how the renderer streams
 them; decode excluded), full-size decode alone, and `qc_video` end to end (decode included; the decoder
@@ -24,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 import qc_fixtures as fx  # noqa: E402
+import qc_generator as gen  # noqa: E402
 from stillmotion.engine.qc import QCAccumulator, QCThresholds, qc_video  # noqa: E402
 from stillmotion.engine.video import VideoInfo, read_frames  # noqa: E402
 
@@ -95,13 +101,93 @@ def bench_table() -> None:
           f"clip's median pair is {slowest:.2f}; dynamic_threshold {thresholds.dynamic_threshold:g}")
 
 
+#: The seeds the thresholds were calibrated on. Never tune on anything else.
+DEV_SEEDS = range(0, 150)
+#: Fresh ranges start at or above this, so they never overlap the dev range.
+FRESH_FLOOR = 100_000
+GATES = ("frozen", "ken_burns", "drift")
+
+
+def predicted(report, gate: str) -> bool:
+    return {"frozen": report.frozen, "ken_burns": report.ken_burns,
+            "drift": report.identity_drift > report.thresholds.max_identity_drift}[gate]
+
+
+def gate_margin(report, gate: str) -> float:
+    """Signed margin of the gate's decision relative to its thresholds, positive on the flagged side."""
+    t = report.thresholds
+    if gate == "frozen":
+        return (t.dynamic_threshold - report.region_motion) / t.dynamic_threshold
+    if gate == "drift":
+        return (report.identity_drift - t.max_identity_drift) / t.max_identity_drift
+    share = (report.global_motion_share - t.max_global_motion_share) / t.max_global_motion_share
+    camera = (report.camera_speed - t.min_camera_speed) / t.min_camera_speed
+    return min(share, camera)  # both must hold
+
+
+def measure_generated(seeds, cache: Path, width: int, height: int, thresholds=None) -> list[tuple]:
+    """(spec, labels, report) for each seed; clips come from (and go to) the cache."""
+    from stillmotion.engine.qc import qc_video
+
+    rows = []
+    for seed in seeds:
+        spec = gen.clip_spec(seed)
+        path = gen.cached_clip(spec, cache, width, height)
+        report = qc_video(path, reference_image=gen.reference_image(spec, width, height), thresholds=thresholds)
+        rows.append((spec, spec.labels(), report))
+    return rows
+
+
+def score_rows(rows: list[tuple]) -> dict[str, dict]:
+    """Per gate: clips scored (label not ambiguous), right, wrong names, and the worst margin on each side."""
+    out = {}
+    for gate in GATES:
+        scored = [(spec, labels[gate], report) for spec, labels, report in rows if labels[gate] is not None]
+        wrong = [spec.name for spec, label, report in scored if predicted(report, gate) != label]
+        flagged = [gate_margin(r, gate) for _, label, r in scored if label]
+        clean = [-gate_margin(r, gate) for _, label, r in scored if not label]
+        out[gate] = {"scored": len(scored), "right": len(scored) - len(wrong), "wrong": wrong,
+                     "excluded": len(rows) - len(scored),
+                     "worst_flagged": min(flagged) if flagged else None, "worst_clean": min(clean) if clean else None}
+    return out
+
+
+def bench_generated(cache: Path, count: int, fresh_start: int | None, width: int, height: int) -> None:
+    import secrets
+
+    start = fresh_start if fresh_start is not None else FRESH_FLOOR + secrets.randbelow(10**9)
+    ranges = [("dev", DEV_SEEDS), ("fresh", range(start, start + count))]
+    print(f"generated set at {width}x{height}: dev seeds {DEV_SEEDS.start}..{DEV_SEEDS.stop - 1}, fresh seeds "
+          f"{start}..{start + count - 1} (--fresh-start {start} repeats this run)")
+    print("| range | gate | scored | excluded (ambiguous) | right | accuracy | worst margin flagged / clean | wrong |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, seeds in ranges:
+        started = time.perf_counter()
+        rows = measure_generated(seeds, cache, width, height)
+        for gate, r in score_rows(rows).items():
+            accuracy = r["right"] / r["scored"] if r["scored"] else float("nan")
+            worst = " / ".join("—" if m is None else f"{m:+.2f}" for m in (r["worst_flagged"], r["worst_clean"]))
+            print(f"| {name} | {gate} | {r['scored']} | {r['excluded']} | {r['right']} | {accuracy:.1%} | {worst} | "
+                  f"{', '.join(r['wrong'][:6]) + (' …' if len(r['wrong']) > 6 else '') or '—'} |")
+        print(f"({name}: {len(rows)} clips in {time.perf_counter() - started:.0f} s)", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clip", type=Path, help="time QC of this clip instead of a generated 1080p one")
     parser.add_argument("--repeats", type=int, default=2, help="take the best of this many runs (default 2)")
     parser.add_argument("--table", action="store_true", help="print the labelled set's measures and margins")
+    parser.add_argument("--generated", action="store_true", help="score the gates on the generated set")
+    parser.add_argument("--count", type=int, default=150, help="clips in the fresh range (default 150)")
+    parser.add_argument("--fresh-start", type=int, help="first seed of the fresh range (default: random)")
+    parser.add_argument("--size", default="256x144", help="generated clips' size (default 256x144)")
+    parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "stillmotion_qc_generated",
+                        help="where generated clips are kept between runs")
     args = parser.parse_args()
-    if args.table:
+    if args.generated:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+        bench_generated(args.cache, args.count, args.fresh_start, width, height)
+    elif args.table:
         bench_table()
     else:
         bench_speed(args.clip, args.repeats)

@@ -231,7 +231,7 @@ def click_track(path: Path, beat_times: np.ndarray, seconds: float, sample_rate:
 
 #: (gate, report attribute, threshold attribute, +1 when a value above the threshold fails, label predicate)
 GATE_TABLE = [
-    ("frozen", "dynamic_degree", "min_dynamic_degree", -1, lambda label: label.frozen),
+    ("frozen", "region_motion", "dynamic_threshold", -1, lambda label: label.frozen),
     ("ken_burns", "global_motion_share", "max_global_motion_share", +1, lambda label: label.ken_burns),
     ("drift", "identity_drift", "max_identity_drift", +1, lambda label: label.drift),
     ("sync", "beat_hit_rate", "min_beat_hit_rate", -1, lambda label: label.sync_ok is False),

@@ -11,8 +11,10 @@ import qc_fixtures as fx
 from stillmotion.engine.qc import QCAccumulator, QCThresholds, qc_video
 
 #: Smallest margin accepted on either side of a threshold, as a share of the threshold (docs/qc.md lists the
-#: actual margins; a change that eats into them should be a conscious one).
-MIN_RELATIVE_MARGIN = 0.2
+#: actual margins; a change that eats into them should be a conscious one). It was 0.2 when the thresholds were
+#: fitted on this set; they are now calibrated on the generated set's dev seeds (tests/qc_generator.py), and this
+#: set only has to stay right, with the margins docs/qc.md prints.
+MIN_RELATIVE_MARGIN = 0.05
 
 
 @pytest.fixture(scope="module", params=fx.PHOTOS)
@@ -50,9 +52,9 @@ def test_every_threshold_has_a_margin(label_reports):
 def test_noise_stays_far_below_the_motion_threshold(label_reports):
     thresholds = QCThresholds()
     for name in ("static", "static_noise"):
-        assert label_reports[name].sampled_motion.max() < 0.25 * thresholds.dynamic_threshold
+        assert label_reports[name].region_motion < 0.5 * thresholds.dynamic_threshold
     # the slowest real motion in the set (a 10° rotation over 2.5 s) still clears it in most pairs
-    assert np.median(label_reports["rotation"].sampled_motion) > 1.2 * thresholds.dynamic_threshold
+    assert np.median(label_reports["rotation"].region_motion_curve) > 1.2 * thresholds.dynamic_threshold
 
 
 def test_beat_sync_measures_separate_on_and_off_beat(label_reports):
@@ -83,8 +85,8 @@ def test_streaming_full_size_frames_agrees_with_the_file_path(label_reports, nam
         accumulator.add(frame)
     report = accumulator.finish()
     assert report.analysis_size == (213, 160)
-    assert (report.frozen, report.ken_burns, report.identity_drift > 0.3) == (label.frozen, label.ken_burns,
-                                                                               label.drift)
+    drifted = report.identity_drift > report.thresholds.max_identity_drift
+    assert (report.frozen, report.ken_burns, drifted) == (label.frozen, label.ken_burns, label.drift)
     file_report = label_reports[name]
     assert report.dynamic_degree == pytest.approx(file_report.dynamic_degree, abs=0.15)
     assert report.global_motion_share == pytest.approx(file_report.global_motion_share, abs=0.12)

@@ -24,14 +24,15 @@ DESCRIPTION = f"""\
 Check a rendered clip against StillMotion's quality gates and write the measures as JSON.
 
 Gates (all on by default; --gates picks some):
-  frozen     the picture barely moves (VBench-style dynamic degree at 8 fps)
-  ken_burns  the motion is mostly one pan / zoom / rotation of the whole frame
+  frozen     no region of the picture moves visibly (fastest coherent 1 % of the frame, sampled at 8 fps)
+  ken_burns  the motion is mostly one pan / zoom / rotation of the whole frame, and the camera visibly moves
   drift      the subject or its colours change (vs. the first frame and --image)
   sync       motion misses the music's beats (needs --audio)
   flicker    brightness jumps from frame to frame
 
-The JSON holds verdict ("pass"/"fail"), reasons, frozen, dynamic_degree, ken_burns, global_motion_share,
-identity_drift (0 = none), av_align, beat_hit_rate, flicker, jitter, the thresholds used and per-frame curves.
+The JSON holds verdict ("pass"/"fail"), reasons, frozen, region_motion, dynamic_degree, ken_burns,
+global_motion_share, camera_speed, identity_drift (0 = none), av_align, beat_hit_rate, beat_alignment (Beat
+Alignment Score, σ in beat_alignment_sigma_frames), flicker, jitter, the thresholds used and per-frame curves.
 Thresholds and what they mean: docs/qc.md. Exit code 0 when QC ran (whatever the verdict), 3 with --strict when
 the clip fails, 2 on bad input.
 

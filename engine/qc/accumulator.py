@@ -116,6 +116,8 @@ class QCAccumulator:
         # per sampled pair
         self._sampled_frames: list[int] = []
         self._sampled_motion: list[float] = []
+        self._region_motion: list[float] = []
+        self._camera_speed: list[float] = []
         self._share: list[float] = []
         self._share_total = 0.0
         self._share_residual = 0.0
@@ -149,6 +151,7 @@ class QCAccumulator:
         if index == 0:
             self._first_small, self._first_gray = small, gray
             self._last_sampled_gray = gray
+            self._last_sampled_index = 0
             self._first_meter = measures.DriftMeter(small, self._sampler, self._flow)
             self._measure_drift(0, small, gray)
         else:
@@ -157,11 +160,17 @@ class QCAccumulator:
             matrix = self._sampler.fit_matrix(flow)  # jitter needs the camera motion only, not what it explains
             self._global_motion.append(self._sampler.motion_vector(matrix) * self._unit)
             if index % self.interval == 0:
-                pair_flow = self._flow.calc(self._last_sampled_gray, gray, None)
-                self._measure_sampled_pair(index, pair_flow, measures.texture_mask(self._last_sampled_gray))
+                matched = measures.match_brightness(self._last_sampled_gray, gray)
+                pair_flow = self._flow.calc(self._last_sampled_gray, matched, None)
+                gradient = measures.gradient_magnitude(self._last_sampled_gray)
+                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
+                    self._last_sampled_gray, matched, pair_flow, self._grid)
+                self._measure_sampled_pair(index, pair_flow,
+                                           measures.texture_mask(self._last_sampled_gray, gradient=gradient), structure)
                 if index % self.drift_interval == 0:
                     self._measure_drift(index, small, gray)
                 self._last_sampled_gray = gray
+                self._last_sampled_index = index
         self._prev_small, self._prev_gray = small, gray
 
     def _start(self, frame: np.ndarray) -> None:
@@ -176,6 +185,8 @@ class QCAccumulator:
         self._small_shape = (height, width)
         self._unit = UNIT_SHORT_SIDE / min(height, width)
         self._sampler = measures.GridSampler(height, width)
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        self._grid = (xs, ys)
         self._reference_meter: measures.DriftMeter | None = None
         if self._reference_full is not None:
             reference_small = self._shrink(self._reference_full) \
@@ -191,14 +202,20 @@ class QCAccumulator:
             small = cv2.resize(small, self._stretch, interpolation=cv2.INTER_LINEAR)
         return small
 
-    def _measure_sampled_pair(self, index: int, flow: np.ndarray, texture: np.ndarray | None) -> None:
+    def _measure_sampled_pair(self, index: int, flow: np.ndarray, texture: np.ndarray | None,
+                              structure: np.ndarray) -> None:
         magnitude = measures.flow_magnitude(flow)
         self._sampled_frames.append(index)
         self._sampled_motion.append(measures.top_mean(magnitude, mask=texture) * self._unit)
+        frames_apart = max(1, index - self._last_sampled_index)
+        self._region_motion.append(measures.region_motion(flow, structure) * self._unit / frames_apart)
         if float(cv2.mean(magnitude)[0]) * self._unit < self.thresholds.min_motion_for_share:
             self._share.append(math.nan)
+            self._camera_speed.append(0.0)
             return
         fit = self._sampler.fit(flow, texture=texture)
+        camera = self._sampler.motion_vector(fit.matrix) * self._unit / frames_apart if fit.valid else np.zeros(4)
+        self._camera_speed.append(float(np.hypot(*camera[:2]) + np.hypot(*camera[2:])))
         self._share.append(fit.explained)
         self._share_total += fit.total_energy
         self._share_residual += fit.total_energy * (1.0 - fit.explained)
@@ -222,8 +239,13 @@ class QCAccumulator:
         last = n - 1
         with _opencv_single_threaded():
             if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
-                pair_flow = self._flow.calc(self._first_gray, self._prev_gray, None)
-                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray))
+                matched = measures.match_brightness(self._first_gray, self._prev_gray)
+                pair_flow = self._flow.calc(self._first_gray, matched, None)
+                gradient = measures.gradient_magnitude(self._first_gray)
+                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
+                    self._first_gray, matched, pair_flow, self._grid)
+                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray, gradient=gradient),
+                                           structure)
             if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
                 self._measure_drift(last, self._prev_small, self._prev_gray)
             report = self._judge(n)
@@ -239,11 +261,18 @@ class QCAccumulator:
         skipped: list[str] = []
         reasons: list[str] = []
 
-        dynamic_degree = float(np.mean(sampled_motion > t.dynamic_threshold)) if sampled_motion.size else 0.0
+        region = np.asarray(self._region_motion, dtype=float)
+        moving_pairs = int(np.count_nonzero(region > t.dynamic_threshold))
+        dynamic_degree = moving_pairs / region.size if region.size else 0.0
+        # the second-fastest pair: one glitch pair (a keyframe, a dropped frame) is not motion
+        region_motion = float(np.sort(region)[-2]) if region.size >= 2 else float(region.max(initial=0.0))
         long_enough = n / fps >= MIN_SECONDS_FOR_FROZEN
-        frozen = n >= 2 and long_enough and dynamic_degree < t.min_dynamic_degree
+        needed = min(t.min_moving_pairs, float(region.size))
+        frozen = n >= 2 and long_enough and (moving_pairs < needed or dynamic_degree < t.min_dynamic_degree)
         share = 1.0 - self._share_residual / self._share_total if self._share_total > 0 else 0.0
-        ken_burns = share > t.max_global_motion_share
+        camera = np.asarray(self._camera_speed, dtype=float)
+        camera_speed = float(np.median(camera)) if camera.size else 0.0
+        ken_burns = share > t.max_global_motion_share and camera_speed >= t.min_camera_speed
         if n < 2:
             skipped += ["frozen: one frame has no motion", "ken_burns: one frame has no motion"]
         elif not long_enough:
@@ -274,6 +303,7 @@ class QCAccumulator:
         beats = onsets = np.zeros(0)
         beat_hit = np.zeros(0, dtype=bool)
         beat_hit_rate: float | None = None
+        beat_alignment: float | None = None
         av_align: float | None = None
         if self.beat_times is not None:
             beats = self.beat_times[(self.beat_times >= 0) & (self.beat_times < clip_end)]
@@ -283,6 +313,7 @@ class QCAccumulator:
             if beat_frames.size and n >= 3:
                 beat_hit = measures.beat_hits(energy, beat_frames, t.peak_floor, t.peak_contrast)
                 beat_hit_rate = float(beat_hit.mean())
+                beat_alignment = measures.beat_alignment_score(beat_frames, peaks, t.beat_alignment_sigma)
         if self.onset_times is not None:
             onsets = self.onset_times[(self.onset_times >= 0) & (self.onset_times < clip_end)]
             if onsets.size:
@@ -293,11 +324,13 @@ class QCAccumulator:
             beat_hit_rate < t.min_beat_hit_rate or (av_align is not None and av_align < t.min_av_align))
 
         if t.enabled("frozen") and frozen:
-            reasons.append(f"frozen: dynamic degree {dynamic_degree:.2f} < {t.min_dynamic_degree:g} (the picture "
-                           f"moves more than {t.dynamic_threshold:g} px in {dynamic_degree:.0%} of 1/8-s steps)")
+            reasons.append(f"frozen: no region moves visibly (fastest coherent region {region_motion:.2f} px/frame; "
+                           f"{moving_pairs} of {region.size} 1/8-s steps above {t.dynamic_threshold:g}, "
+                           f"needs {needed:g})")
         if t.enabled("ken_burns") and ken_burns:
             reasons.append(f"ken_burns: {share:.0%} of the motion is one pan/zoom/rotation of the whole frame "
-                           f"(limit {t.max_global_motion_share:.0%})")
+                           f"(limit {t.max_global_motion_share:.0%}), camera at {camera_speed:.2f} px/frame "
+                           f"(min {t.min_camera_speed:g})")
         if t.enabled("drift") and drifted:
             reasons.append(f"drift: identity drift {identity_drift:.2f} > {t.max_identity_drift:g} "
                            "(the subject or its colours change)")
@@ -323,6 +356,8 @@ class QCAccumulator:
             flickering=bool(flickering), sync_failed=bool(sync_failed), beat_times=beats, onset_times=onsets,
             beat_hit=beat_hit, video_peak_frames=peaks, skipped=skipped,
             analysis_size=(self._small_shape[1], self._small_shape[0]),
+            region_motion=region_motion, region_motion_curve=region, camera_speed=camera_speed,
+            camera_speed_curve=camera, beat_alignment=beat_alignment, beat_alignment_sigma=t.beat_alignment_sigma,
         )
 
 

@@ -72,16 +72,20 @@ def flow_magnitude(flow: np.ndarray) -> np.ndarray:
     return cv2.magnitude(flow[..., 0], flow[..., 1])
 
 
-def texture_mask(gray: np.ndarray, min_gradient: float = 6.0) -> np.ndarray | None:
+def gradient_magnitude(gray: np.ndarray) -> np.ndarray:
+    """Sobel gradient magnitude of the lightly blurred frame, in levels/px x 8 (Sobel 3x3 gain)."""
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
+
+
+def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarray | None = None) -> np.ndarray | None:
     """Pixels with enough local contrast for flow to be trusted, or None when too few have it.
 
     Flow in flat areas (skin, sky) is ill-posed, and that is where encoder and sensor noise shows up as
     "motion"; leaving those pixels out lowers the noise floor without hiding real motion, which moves edges.
     """
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
-    mask = cv2.magnitude(gx, gy) >= min_gradient * 8  # Sobel 3x3 gain is 8
+    gradient = gradient_magnitude(gray) if gradient is None else gradient
+    mask = gradient >= min_gradient * 8  # Sobel 3x3 gain is 8
     return mask if np.count_nonzero(mask) >= 0.1 * mask.size else None
 
 
@@ -90,6 +94,62 @@ def top_mean(magnitude: np.ndarray, share: float = TOP_SHARE, mask: np.ndarray |
     flat = magnitude[mask] if mask is not None else magnitude.ravel()
     count = max(1, int(flat.size * share))
     return float(np.partition(flat, flat.size - count)[flat.size - count :].mean())
+
+
+#: Share of the frame whose coherent motion counts for the region-aware frozen measure: half the smallest
+#: region that makes a clip dynamic (2 %, docs/qc.md "Generated set"), so that region alone fills it.
+REGION_SHARE = 0.01
+#: Width of the window over which flow vectors are averaged before taking magnitudes, as a share of the short
+#: side: a region moving one way keeps its flow, encoder and sensor noise (flow pointing every which way) cancels.
+COHERENCE_SHARE = 0.04
+
+
+def structure_mask(gradient: np.ndarray, min_gradient: float = 3.0, top_share: float = 0.3) -> np.ndarray:
+    """The pixels whose flow can be trusted for the region measure (from `gradient_magnitude`): the `top_share`
+    most contrasted ones, and never flatter than `min_gradient` levels/px. Relative, so a defocused or
+    flat-shaded picture keeps its soft edges; absolute floor, so the noise of a flat sky never counts."""
+    rank = int(gradient.size * (1 - top_share))
+    cut = float(np.partition(gradient.ravel(), rank)[rank])
+    return gradient >= max(min_gradient * 8, cut)  # Sobel 3x3 gain is 8
+
+
+def region_motion(flow: np.ndarray, mask: np.ndarray | None = None, share: float = REGION_SHARE) -> float:
+    """Mean magnitude of the largest `share` (of the frame) of the locally averaged flow, over `mask`: how fast
+    the fastest coherent region of that size moves (px of the flow's frame). Noise, pointing every which way,
+    cancels in the average; a region of ≥ `share` of the frame moving one way keeps its speed, however still
+    the rest of the frame is."""
+    height, width = flow.shape[:2]
+    size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
+    magnitude = flow_magnitude(cv2.blur(flow, (size, size)))
+    values = magnitude[mask] if mask is not None else magnitude.ravel()
+    if values.size == 0:
+        return 0.0
+    count = max(1, min(values.size, int(magnitude.size * share)))
+    return float(np.partition(values, values.size - count)[values.size - count :].mean())
+
+
+def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
+                      share: float = 0.3, floor: float = 2.0) -> np.ndarray:
+    """Where warping `second` back along `flow` removes at least `share` of the difference to `first` (and at
+    least `floor` levels, locally averaged): there the flow is a displacement of the picture. Flow that explains
+    nothing (flicker through the codec's blocks, noise in flat areas) is not motion."""
+    height, width = first.shape
+    size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
+    xs, ys = grid
+    warped = cv2.remap(second, xs + flow[..., 0], ys + flow[..., 1], cv2.INTER_LINEAR,
+                       borderMode=cv2.BORDER_REPLICATE)
+    before = cv2.blur(cv2.absdiff(first, second).astype(np.float32), (size, size))
+    after = cv2.blur(cv2.absdiff(first, warped).astype(np.float32), (size, size))
+    return (before - after) >= np.maximum(floor, share * before)
+
+
+def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """`gray` shifted to the mean luminance of `reference`: flicker breaks DIS's brightness constancy and reads
+    as motion in low-contrast areas; a uniform offset removes it and changes nothing for real motion."""
+    offset = float(cv2.mean(reference)[0] - cv2.mean(gray)[0])
+    if abs(offset) < 0.25:
+        return gray
+    return cv2.add(gray, offset) if offset > 0 else cv2.subtract(gray, -offset)
 
 
 IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
@@ -314,6 +374,20 @@ def av_align(audio_peaks: np.ndarray, video_peaks: np.ndarray, fps: float) -> fl
         if video_peaks.size and np.any(np.abs(video_peaks - peak) < tolerance):
             matched += 1
     return matched / (audio_peaks.size + video_peaks.size - matched)
+
+
+def beat_alignment_score(beat_frames: np.ndarray, peak_frames: np.ndarray, sigma: float = 3.0) -> float | None:
+    """Beat Alignment Score (music-to-dance literature, e.g. Li et al. 2021 "AI Choreographer"): the mean over
+    music beats of exp(-d² / 2σ²), d = frames from the beat to the nearest motion peak; σ in frames (σ² = 9
+    frames² by default). 0 when the clip has beats but no motion peak; None without beats."""
+    beat_frames = np.asarray(beat_frames, dtype=float).ravel()
+    peak_frames = np.asarray(peak_frames, dtype=float).ravel()
+    if beat_frames.size == 0:
+        return None
+    if peak_frames.size == 0:
+        return 0.0
+    distance = np.min(np.abs(beat_frames[:, None] - peak_frames[None, :]), axis=1)
+    return float(np.mean(np.exp(-(distance**2) / (2 * sigma**2))))
 
 
 def beat_hits(energy: np.ndarray, beat_frames: np.ndarray, floor: float, contrast: float) -> np.ndarray:

@@ -41,9 +41,10 @@ def plot_report(report: QCReport, path: str | Path, overwrite: bool = False, tit
     top.legend(loc="upper left", fontsize=8, ncols=3)
     sync = "—" if report.beat_hit_rate is None else f"{report.beat_hit_rate:.2f}"
     align = "—" if report.av_align is None else f"{report.av_align:.2f}"
-    top.set_title(f"{title + ': ' if title else ''}QC {report.verdict.upper()}  ·  dynamic degree "
-                  f"{report.dynamic_degree:.2f}  ·  global share {report.global_motion_share:.2f}  ·  drift "
-                  f"{report.identity_drift:.2f}  ·  beat hits {sync}  ·  AV-Align {align}", fontsize=9)
+    bas = "—" if report.beat_alignment is None else f"{report.beat_alignment:.2f} (σ {report.beat_alignment_sigma:g} f)"
+    top.set_title(f"{title + ': ' if title else ''}QC {report.verdict.upper()}  ·  region motion "
+                  f"{report.region_motion:.2f}  ·  global share {report.global_motion_share:.2f}  ·  drift "
+                  f"{report.identity_drift:.2f}  ·  beat hits {sync}  ·  AV-Align {align}  ·  BAS {bas}", fontsize=9)
 
     if report.drift_frames.size:
         bottom.plot(report.drift_frames / fps, report.drift_curve, "-o", ms=3, color="#8c2d8c",

@@ -66,6 +66,17 @@ class QCReport:
     beat_hit: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     video_peak_frames: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
     skipped: list[str] = field(default_factory=list)
+    #: Region-aware frozen measure (px @ 256 per frame): speed of the fastest coherent 1 % of the frame, per
+    #: sampled pair; `region_motion` is the clip's second-highest pair (one glitch pair is not motion).
+    region_motion: float = 0.0
+    region_motion_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Speed of the fitted camera motion (pan + zoom/rotation at the corners, px @ 256 per frame), median over
+    #: sampled pairs; the ken_burns gate needs it above `min_camera_speed`.
+    camera_speed: float = 0.0
+    camera_speed_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Beat Alignment Score: mean over beats of exp(-d²/2σ²), d = frames from the beat to the nearest motion peak.
+    beat_alignment: float | None = None
+    beat_alignment_sigma: float = 3.0
     analysis_size: tuple[int, int] = (0, 0)
     seconds: float = 0.0
 
@@ -86,7 +97,7 @@ class QCReport:
 
         skipped = {s.split(":", 1)[0] for s in self.skipped}
         if t.enabled("frozen") and "frozen" not in skipped:
-            margins["frozen"] = rel(self.dynamic_degree - t.min_dynamic_degree, t.min_dynamic_degree)
+            margins["frozen"] = rel(self.region_motion - t.dynamic_threshold, t.dynamic_threshold)
         if t.enabled("ken_burns") and "ken_burns" not in skipped:
             margins["ken_burns"] = rel(t.max_global_motion_share - self.global_motion_share,
                                        t.max_global_motion_share)
@@ -125,13 +136,17 @@ class QCReport:
             "score": _num(self.score()),
             "frozen": bool(self.frozen),
             "dynamic_degree": _num(self.dynamic_degree),
+            "region_motion": _num(self.region_motion),
             "ken_burns": bool(self.ken_burns),
             "global_motion_share": _num(self.global_motion_share),
+            "camera_speed": _num(self.camera_speed),
             "identity_drift": _num(self.identity_drift),
             "identity_drift_to_first": _num(self.identity_drift_to_first),
             "identity_drift_to_reference": _num(self.identity_drift_to_reference),
             "av_align": _num(self.av_align),
             "beat_hit_rate": _num(self.beat_hit_rate),
+            "beat_alignment": _num(self.beat_alignment),
+            "beat_alignment_sigma_frames": _num(self.beat_alignment_sigma),
             "flicker": _num(self.flicker),
             "flickering": bool(self.flickering),
             "sync_failed": bool(self.sync_failed),
@@ -150,6 +165,8 @@ class QCReport:
                 "sampled_frames": [int(f) for f in self.sampled_frames],
                 "global_share": _curve(self.global_share_curve),
                 "sampled_motion": _curve(self.sampled_motion),
+                "region_motion": _curve(self.region_motion_curve),
+                "camera_speed": _curve(self.camera_speed_curve),
                 "video_peak_frames": [int(f) for f in self.video_peak_frames],
                 "beat_times": _curve(self.beat_times, 5),
                 "beat_hit": [bool(h) for h in self.beat_hit],
@@ -193,4 +210,10 @@ class QCReport:
             skipped=list(data.get("skipped", [])),
             analysis_size=tuple(data.get("analysis_size", (0, 0))),
             seconds=float(data.get("seconds") or 0.0),
+            region_motion=float(data.get("region_motion") or 0.0),
+            region_motion_curve=_array(curves.get("region_motion")),
+            camera_speed=float(data.get("camera_speed") or 0.0),
+            camera_speed_curve=_array(curves.get("camera_speed")),
+            beat_alignment=data.get("beat_alignment"),
+            beat_alignment_sigma=float(data.get("beat_alignment_sigma_frames") or 3.0),
         )

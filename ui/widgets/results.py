@@ -150,7 +150,7 @@ class CompareView(QFrame):
                      f"{job.params.get('preset')} ×{job.params.get('intensity')}  {job.params.get('size')}",
                      f"QC {qc.get('verdict', 'off')}  score {qc.get('score', '–')}",
                      f"motion {qc.get('dynamic_degree', '–')}  drift {qc.get('identity_drift', '–')}",
-                     f"beat hits {qc.get('beat_hit_rate', '–')}"]
+                     f"beat hits {qc.get('beat_hit_rate', '–')}  BAS {qc.get('beat_alignment', '–')}"]
             label = QLabel("<br>".join(lines))
             label.setWordWrap(True)
             label.setAlignment(Qt.AlignmentFlag.AlignTop)
