@@ -52,6 +52,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", metavar="FPS",
                         help="timeline frame rate where the file has none (EDL; default 24, or 29.97 when the "
                              "EDL says DROP FRAME)")
+    parser.add_argument("--relink", action="append", default=[], metavar="DIR",
+                        help="search DIR (repeatable) by file name for media whose recorded path does not exist "
+                             "here (another machine's C:/... or /Users/... path, a moved project); OUT keeps the "
+                             "editor's own paths")
     parser.add_argument("--width", type=int, metavar="W", help="rendered width (even; default from each image)")
     parser.add_argument("--height", type=int, metavar="H", help="rendered height (even; default from each image)")
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -79,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         height=args.height, clips=_names(args.clips), from_video=args.from_video, audio_track=args.audio_track,
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
+        relink=list(args.relink),
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

@@ -28,12 +28,18 @@ from ..jobs.batch import EXECUTORS, run_batch
 from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
-from .select import Still, find_stills
+from .native import NewClip, NewTrack, has_native_writer, write_native
+from .select import Relinker, Still, find_stills
 from .timebase import frames_range
 
 #: Track name used when none is given.
 #: Name of the provenance file kept in the media folder (formats that drop clip metadata still regenerate).
 PROVENANCE_FILE = "stillmotion.json"
+#: Outputs that cannot take a new track faithfully: OUT is written as .otio beside the name asked for.
+LOSSY_OUTPUTS = {
+    ".edl": "a CMX 3600 EDL holds one video track, so it cannot carry the new track next to the editor's",
+    ".aaf": "OTIO's AAF writer regenerates the composition and drops what it does not model",
+}
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 RenderFunction = Callable[[RenderRequest], Any]
@@ -62,6 +68,8 @@ class TimelineSettings:
     shared_storage: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
+    #: Folders to search, by file name, for media whose recorded path does not exist here (--relink).
+    relink: list[str] = field(default_factory=list)
     #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
     #: render options give them.
     render: dict[str, Any] = field(default_factory=dict)
@@ -263,12 +271,8 @@ def media_url(media: Path, out: Path, relative: bool) -> str:
     return media.resolve().as_uri()
 
 
-def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutcome], rate: Fraction, out: Path,
-                         track_name: str, relative_media: bool) -> list[otio.schema.Track]:
-    """New video track(s) above the others, each generated clip at exactly its still's record range.
-
-    Stills overlapping in time (on different tracks) go to a second track, and so on, so nothing overlaps.
-    """
+def track_lanes(outcomes: list[ClipOutcome]) -> list[list[ClipOutcome]]:
+    """The outcomes in record order, split into as few lanes (tracks) as keep them from overlapping."""
     lanes: list[list[ClipOutcome]] = []
     for outcome in sorted(outcomes, key=lambda o: (o.still.record_start, o.still.track_index)):
         for lane in lanes:
@@ -277,8 +281,43 @@ def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutc
                 break
         else:
             lanes.append([outcome])
+    return lanes
+
+
+def _has_audio(media: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(media)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
+def native_tracks(outcomes: list[ClipOutcome], track_name: str, rate: Fraction) -> list[NewTrack]:
+    """The new tracks as the add-only native writers take them (same lanes as `add_generated_tracks`)."""
     tracks = []
-    for number, lane in enumerate(lanes):
+    for number, lane in enumerate(track_lanes(outcomes)):
+        track = NewTrack(track_name if number == 0 else f"{track_name} {number + 1}")
+        for outcome in lane:
+            still, request = outcome.still, outcome.request
+            media = Path(request.output)
+            track.clips.append(NewClip(name=f"{still.name} (StillMotion)", media=media,
+                                       record_start=still.record_start, frames=still.frames,
+                                       width=request.width, height=request.height, has_audio=_has_audio(media),
+                                       provenance=provenance(outcome, rate)))
+        tracks.append(track)
+    return tracks
+
+
+def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutcome], rate: Fraction, out: Path,
+                         track_name: str, relative_media: bool) -> list[otio.schema.Track]:
+    """New video track(s) above the others, each generated clip at exactly its still's record range.
+
+    Stills overlapping in time (on different tracks) go to a second track, and so on, so nothing overlaps.
+    """
+    tracks = []
+    for number, lane in enumerate(track_lanes(outcomes)):
         name = track_name if number == 0 else f"{track_name} {number + 1}"
         track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
         position = 0
@@ -329,6 +368,13 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         if out.resolve() == source.resolve():
             raise BadInputError("OUT is IN: pass --in-place to replace the input (a backup is kept)")
     out_fmt = timeline_format(out)
+    redirected = None
+    if out_fmt.suffix in LOSSY_OUTPUTS:
+        redirected = f"{out.name}: {LOSSY_OUTPUTS[out_fmt.suffix]}; wrote {out.with_suffix('.otio').name} instead"
+        out = out.with_suffix(".otio")
+        out_fmt = timeline_format(out)
+        if out.resolve() == source.resolve():
+            raise BadInputError(f"{redirected}, but that is IN: give -o OUT.otio")
     check_output(out, overwrite)
     if not out_fmt.writable:
         raise OutputError(f"{out.name}: {out_fmt.label} cannot be written")
@@ -342,10 +388,16 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         raise BadInputError("--track needs a non-empty name")
 
     timeline, info = read_timeline_info(source, settings.rate)
+    if redirected:
+        info.notes.append(redirected)
     for note in info.notes:
         report(note)
+    relinker = Relinker(settings.relink)
     selection = find_stills(timeline, info.rate, source.resolve().parent, settings.clips, settings.from_video,
-                            settings.audio_track, info.media_root)
+                            settings.audio_track, info.media_root, relinker)
+    for written, found in relinker.relinked.items():
+        info.notes.append(f"relinked {written} -> {found} (OUT keeps the editor's path for that clip)")
+        report(info.notes[-1])
     for problem in selection.problems:
         report(problem)
     if not selection.stills:
@@ -386,7 +438,9 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
                             "(the finished clips are kept: run the same command again to render only the rest, "
                             "or pass --partial to write OUT with the clips that are done)")
 
-    add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
+    native = has_native_writer(source, out)
+    if not native:
+        add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
     backup = None
     if in_place:
         backup = source.with_name(source.name + ".bak")
@@ -395,7 +449,15 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
             backup = source.with_name(f"{source.name}.bak{counter}")
             counter += 1
         shutil.copy2(source, backup)
-    write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
+    if native:
+        written = write_native(source if backup is None else backup, out, native_tracks(done, settings.track_name,
+                                                                                     info.rate),
+                               info.rate, overwrite=overwrite)
+        for total in written.changed_totals:
+            info.notes.append(f"{out.name}: added to the {out_fmt.label} document, nothing else changed except "
+                              f"the container total {total}")
+    else:
+        write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
     _write_provenance(folder, {o.request.output: provenance(o, info.rate) | {"timeline": str(out.resolve())}
                                for o in done})
     return TimelineSummary(

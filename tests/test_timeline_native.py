@@ -1,0 +1,114 @@
+"""Add-only native writers on every real timeline fixture: the real pipeline (procedural engine, tiny frames)
+writes OUT in IN's own format; a structural diff shows only additions, and OTIO reads back the new track with
+our clips at their stills' record times. Kdenlive: melt renders OUT with the editor's effects still applied."""
+
+from __future__ import annotations
+
+import shutil
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import opentimelineio as otio
+import pytest
+from PIL import Image
+from stillmotion.engine.timeline import read_timeline_info
+from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, render_one
+from stillmotion.engine.timeline.select import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, file_name, written_path
+from stillmotion.engine.timeline.timebase import to_frames
+from xml_structure import structural_diff
+
+DATA = Path(__file__).parent / "data" / "timelines"
+SHARED = Path(__file__).parent.parent / ".." / "shared" / "fixtures" / "timelines"
+NATIVE = (".xml", ".fcpxml", ".kdenlive")
+#: Container totals a native writer documents changing (docs/timelines.md).
+DOCUMENTED_TOTALS = ("property[name=kdenlive:sequenceproperties.tracksCount]",)
+
+
+def _fixtures() -> list[Path]:
+    found = {p.name: p for p in sorted(DATA.glob("*/*")) if p.suffix in NATIVE}
+    if SHARED.is_dir():
+        for p in sorted(SHARED.glob("*/*")):
+            if p.suffix in NATIVE:
+                found.setdefault(p.name, p)
+    return sorted(found.values())
+
+
+def _tiny_video(path: Path) -> None:
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=24)
+        stream.width, stream.height, stream.pix_fmt = 32, 18, "yuv420p"
+        frame = av.VideoFrame.from_ndarray(np.full((18, 32, 3), 128, np.uint8), format="rgb24")
+        sound = container.add_stream("aac", rate=48000)
+        sound.layout = "stereo"
+        for packet in stream.encode(frame):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+        silence = av.AudioFrame.from_ndarray(np.zeros((1, 2 * 4800), np.float32), format="flt", layout="stereo")
+        silence.sample_rate = 48000
+        for packet in [*sound.encode(silence), *sound.encode()]:
+            container.mux(packet)
+
+
+def _media_for(clip: otio.schema.Clip, folder: Path) -> bool:
+    """Stand-in media named as the clip's (relinked by file name, like the editor's media on this machine)."""
+    name = file_name(written_path(clip.media_reference))
+    suffix = Path(name).suffix.lower()
+    if not name or suffix not in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        return False
+    target = folder / name
+    if suffix in IMAGE_EXTENSIONS:
+        Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(target, format="PNG")
+    elif not target.exists():
+        _tiny_video(target)
+    return True
+
+
+def _pick(path: Path, folder: Path) -> tuple[list[str], Fraction]:
+    """Up to two short clips on video tracks, with media standing in for theirs."""
+    timeline, info = read_timeline_info(path)
+    candidates = []
+    tracks = list(timeline.video_tracks())
+    for track in tracks[:1] if path.suffix == ".fcpxml" else tracks:  # FCPXML: the primary storyline
+        for item in track:
+            if isinstance(item, otio.schema.Clip):
+                candidates.append(item)
+    chosen: list[str] = []
+    for clip in sorted(candidates, key=lambda c: c.range_in_parent().duration.to_seconds()):
+        # clips are chosen by name; of same-named ones only this one gets media (the others stay offline)
+        short = clip.range_in_parent().duration.to_seconds() <= 6  # keep the test fast
+        if short and clip.name not in chosen and _media_for(clip, folder):
+            chosen.append(clip.name)  # an unnamed clip ('') is taken with every still: clips=None below
+        if len(chosen) == 2:
+            break
+    return chosen, info.rate
+
+
+@pytest.mark.parametrize("path", _fixtures(), ids=lambda p: p.name)
+def test_native_write_only_adds(tmp_path: Path, path: Path) -> None:
+    media = tmp_path / "media"
+    media.mkdir()
+    source = tmp_path / path.name
+    shutil.copyfile(path, source)
+    names, rate = _pick(source, media)
+    if not names:
+        pytest.skip(f"{path.name}: no uniquely named clip with image/mp4-type media to stand in for")
+    out = tmp_path / f"out{path.suffix}"
+    settings = TimelineSettings(clips=None if "" in names else names, from_video=True, relink=[str(media)], width=32, height=18)
+    summary = process_timeline(source, out, settings, report=lambda _line: None, render=render_one)
+    assert summary.rendered
+    diff = structural_diff(source.read_bytes(), out.read_bytes())
+    assert diff.removed == []
+    assert [c for c in diff.changed if not any(t in c for t in DOCUMENTED_TOTALS)] == []
+    assert diff.out_elements > diff.in_elements and diff.added
+    # OTIO reads OUT back: our clips at exactly their stills' record ranges, the originals unchanged
+    timeline, info = read_timeline_info(out)
+    assert info.rate == rate
+    placed = sorted((to_frames(r.start_time, rate), to_frames(r.duration, rate))
+                    for c in timeline.find_clips() if c.name.endswith(" (StillMotion)") for r in [c.range_in_parent()])
+    assert placed == sorted((item["record_start_frame"], item["frames"]) for item in summary.rendered)
+    before, _ = read_timeline_info(source)
+    assert len(list(timeline.video_tracks())) > len(list(before.video_tracks()))  # FCPXML: a track per lane
+    assert source.read_bytes() == path.read_bytes()
