@@ -4,7 +4,9 @@ our clips at their stills' record times. Kdenlive: melt renders OUT with the edi
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from fractions import Fraction
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from stillmotion.engine.timeline import read_timeline_info
 from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, render_one
 from stillmotion.engine.timeline.select import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, file_name, written_path
 from stillmotion.engine.timeline.timebase import to_frames
+from stillmotion.engine.video import read_frames
 from xml_structure import structural_diff
 
 DATA = Path(__file__).parent / "data" / "timelines"
@@ -112,3 +115,63 @@ def test_native_write_only_adds(tmp_path: Path, path: Path) -> None:
     before, _ = read_timeline_info(source)
     assert len(list(timeline.video_tracks())) > len(list(before.video_tracks()))  # FCPXML: a track per lane
     assert source.read_bytes() == path.read_bytes()
+
+
+def _kdenlive_with_effect(folder: Path) -> Path:
+    """A Kdenlive project (OTIO's writer) whose V1 red clip carries a visible effect (MLT `brightness` at 0.4),
+    inserted as Kdenlive stores a clip effect: a <filter> inside the timeline entry."""
+    from stillmotion.engine.timeline import write_timeline
+
+    rate = 25.0
+
+    def tr(start: int, dur: int) -> otio.opentime.TimeRange:
+        return otio.opentime.TimeRange(otio.opentime.RationalTime(start, rate), otio.opentime.RationalTime(dur, rate))
+
+    Image.fromarray(np.stack(np.mgrid[0:90, 0:160], -1).sum(-1, keepdims=True).repeat(3, -1).astype(np.uint8)
+                    ).save(folder / "still.png")
+    timeline = otio.schema.Timeline(name="fx")
+    v1 = otio.schema.Track(name="V1")
+    v1.append(otio.schema.Clip(name="red", media_reference=otio.schema.GeneratorReference(
+        generator_kind="SolidColor", parameters={"color": "0xff0000ff"}, available_range=tr(0, 100)),
+        source_range=tr(0, 40)))
+    v2 = otio.schema.Track(name="V2")
+    v2.append(otio.schema.Gap(source_range=tr(0, 10)))
+    v2.append(otio.schema.Clip(name="still.png", media_reference=otio.schema.ExternalReference(
+        target_url="still.png", available_range=tr(0, 1000)), source_range=tr(0, 12)))
+    timeline.tracks.extend([v1, v2])
+    plain = folder / "plain.kdenlive"
+    write_timeline(timeline, plain)
+    text = plain.read_text(encoding="utf-8")
+    timeline_part = text.index('<playlist id="playlist0">')
+    red_entry = re.compile(r"<entry [^>]*>").search(text, timeline_part)
+    effect = ('<filter id="fx_brightness"><property name="mlt_service">brightness</property>'
+              '<property name="level">0.4</property><property name="kdenlive_id">brightness</property></filter>')
+    source = folder / "in.kdenlive"
+    source.write_text(text[:red_entry.end()] + effect + text[red_entry.end():], encoding="utf-8")
+    return source
+
+
+def _melt(project: Path, frames: int) -> list[np.ndarray]:
+    target = project.with_suffix(".mkv")
+    subprocess.run(["melt", "-quiet", str(project), f"out={frames - 1}", "-consumer", f"avformat:{target}",
+                    "vcodec=ffv1", "an=1", "width=160", "height=90"],
+                   check=True, capture_output=True, stdin=subprocess.DEVNULL, timeout=120, cwd=project.parent)
+    return [f.astype(np.int16) for f in read_frames(target)]
+
+
+@pytest.mark.skipif(shutil.which("melt") is None, reason="melt (MLT) is not installed")
+def test_kdenlive_native_keeps_effects_in_melt_render(tmp_path: Path) -> None:
+    source = _kdenlive_with_effect(tmp_path)
+    out = tmp_path / "out.kdenlive"
+    summary = process_timeline(source, out, TimelineSettings(), report=lambda _line: None, render=render_one)
+    assert [(r["record_start_frame"], r["frames"]) for r in summary.rendered] == [(10, 12)]
+    diff = structural_diff(source.read_bytes(), out.read_bytes())
+    assert diff.removed == [] and diff.changed == []
+    before, after, plain = _melt(source, 40), _melt(out, 40), _melt(tmp_path / "plain.kdenlive", 40)
+    assert len(before) == len(after) == 40
+    outside = [k for k in range(40) if not 10 <= k < 22]
+    # the effect is visible (IN differs from the same project without it) and OUT keeps it exactly
+    assert min(np.abs(before[k] - plain[k]).mean() for k in outside) > 20
+    assert max(np.abs(before[k] - after[k]).max() for k in outside) == 0
+    # inside the generated range OUT shows the generated clip (it differs from IN's frozen still)
+    assert min(np.abs(before[k] - after[k]).mean() for k in range(10, 22)) > 0
