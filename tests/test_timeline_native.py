@@ -81,7 +81,7 @@ def _pick(path: Path, folder: Path) -> tuple[list[str], Fraction]:
     chosen: list[str] = []
     for clip in sorted(candidates, key=lambda c: c.range_in_parent().duration.to_seconds()):
         # clips are chosen by name; of same-named ones only this one gets media (the others stay offline)
-        short = clip.range_in_parent().duration.to_seconds() <= 6  # keep the test fast
+        short = clip.range_in_parent().duration.to_seconds() <= 60  # keep the test fast
         if short and clip.name not in chosen and _media_for(clip, folder):
             chosen.append(clip.name)  # an unnamed clip ('') is taken with every still: clips=None below
         if len(chosen) == 2:
@@ -99,7 +99,8 @@ def test_native_write_only_adds(tmp_path: Path, path: Path) -> None:
     if not names:
         pytest.skip(f"{path.name}: no uniquely named clip with image/mp4-type media to stand in for")
     out = tmp_path / f"out{path.suffix}"
-    settings = TimelineSettings(clips=None if "" in names else names, from_video=True, relink=[str(media)], width=32, height=18)
+    settings = TimelineSettings(clips=None if "" in names else names, from_video=True, relink=[str(media)], width=32, height=18,
+                                render={"qc": False})  # QC has its own tests; here only the writing counts
     summary = process_timeline(source, out, settings, report=lambda _line: None, render=render_one)
     assert summary.rendered
     diff = structural_diff(source.read_bytes(), out.read_bytes())
@@ -175,3 +176,29 @@ def test_kdenlive_native_keeps_effects_in_melt_render(tmp_path: Path) -> None:
     assert max(np.abs(before[k] - after[k]).max() for k in outside) == 0
     # inside the generated range OUT shows the generated clip (it differs from IN's frozen still)
     assert min(np.abs(before[k] - after[k]).mean() for k in range(10, 22)) > 0
+
+
+def test_fcpxml_tc_start_is_the_timeline_start(tmp_path: Path) -> None:
+    """A sequence starting at 01:00:00:00 (tcStart 3600 s): read as the start time, not an hour of gap; the
+    connected clip lands on the still at the same spine time."""
+    text = (DATA / "fcpxml" / "openfcpxmlkit_ImageSample.fcpxml").read_text(encoding="utf-8")
+    source = tmp_path / "hour.fcpxml"
+    source.write_text(text.replace('tcStart="0s"', 'tcStart="86400399/24000s"')
+                      .replace('<video ref="r2" offset="0s"', '<video ref="r2" offset="86400399/24000s"'),
+                      encoding="utf-8")
+    timeline, info = read_timeline_info(source)
+    assert to_frames(timeline.global_start_time, info.rate) == 86314  # 86400399/24000 s = 3600.0166 s
+    (still,) = [c for c in timeline.find_clips()]
+    assert to_frames(still.range_in_parent().start_time, info.rate) == 0
+    media = tmp_path / "media"
+    media.mkdir()
+    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "AWorldofStories.Still001.png")
+    out = tmp_path / "out.fcpxml"
+    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    summary = process_timeline(source, out, settings, report=lambda _line: None, render=render_one)
+    diff = structural_diff(source.read_bytes(), out.read_bytes())
+    assert diff.removed == [] and diff.changed == []
+    (added,) = [e for e in diff.added if e.tag == "asset-clip"]
+    # connected to the still at its own start (86399313/24000 s), lane 1, for the still's whole duration
+    assert (added.get("offset"), added.get("lane")) == ("86399313/24000s", "1")
+    assert added.get("duration") == f"{summary.rendered[0]['frames'] * 1001}/24000s"
