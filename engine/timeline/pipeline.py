@@ -29,7 +29,7 @@ from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
 from .native import NewClip, NewTrack, has_native_writer, write_native
-from .select import Relinker, Still, find_stills
+from .select import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Relinker, Still, find_stills
 from .timebase import frames_range
 
 #: Track name used when none is given.
@@ -112,8 +112,12 @@ def media_folder_for(out: Path) -> Path:
 
 
 def safe_file_name(name: str, index: int, suffix: str = ".mp4") -> str:
-    """A file name from a timeline clip name that cannot leave its folder ('../x', '/etc/y', 'a\\b', NUL...)."""
+    """A file name from a timeline clip name that cannot leave its folder ('../x', '/etc/y', 'a\\b', NUL...),
+    with one extension: a clip named after its media ('shot.png') gives '001_shot.mp4', not '001_shot.png.mp4'."""
     text = unicodedata.normalize("NFC", name or "")
+    stem, dot, ext = text.rpartition(".")
+    if dot and stem and f".{ext.lower()}" in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        text = stem
     text = _UNSAFE.sub("_", text).strip("._-")[:80] or "clip"
     return f"{index:03d}_{text}{suffix}"
 
@@ -349,6 +353,14 @@ def _write_provenance(folder: Path, entries: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # the command's work
 # ---------------------------------------------------------------------------------------------------------------
+def still_label(still: Still, rate: Fraction) -> str:
+    """A still as the editor finds it: its name, or (unnamed) its track and record timecode."""
+    if still.clip is not None and getattr(still.clip, "name", ""):
+        return repr(still.name)
+    timecode = otio.opentime.to_timecode(otio.opentime.RationalTime(still.record_start, float(rate)), float(rate))
+    return f"the unnamed still on V{still.track_index + 1} at {timecode}"
+
+
 def _report(line: str) -> None:
     print(f"stillmotion: {line}", file=sys.stderr)
 
@@ -404,6 +416,11 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         raise BadInputError(f"{source.name}: nothing to animate "
                             f"({len(selection.problems)} problem(s) reported above)" if selection.problems
                             else f"{source.name}: no stills (image clips) on the timeline")
+    silent = [s for s in selection.stills if not s.audio]
+    if silent:
+        shown = ", ".join(still_label(s, info.rate) for s in silent[:8]) + (" …" if len(silent) > 8 else "")
+        info.notes.append(f"{len(silent)} still(s) have no music under them and get ambient motion only: {shown}")
+        report(info.notes[-1])
     existing = {t.name for t in timeline.tracks}
     if settings.track_name in existing:
         raise BadInputError(f"the timeline already has a track named {settings.track_name!r} (use --track)")

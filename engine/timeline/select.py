@@ -241,6 +241,14 @@ def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, tim
                                        "record_start": str(lo - start)})
 
 
+def _record_timecode(item: otio.core.Item, rate: Fraction) -> str:
+    start = item.range_in_parent().start_time
+    try:
+        return otio.opentime.to_timecode(start.rescaled_to(float(rate)), float(rate))
+    except (ValueError, TypeError):
+        return f"frame {to_frames(start, rate)}"
+
+
 def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Path, names: list[str] | None = None,
                 from_video: bool = False, audio_track: int | None = None,
                 media_root: Path | None = None, relinker: Relinker | None = None) -> Selection:
@@ -265,7 +273,8 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
             if wanted is not None and item.name not in wanted:
                 continue
             seen.add(item.name)
-            label = f"{item.name!r} on V{track_index + 1}"
+            label = f"{item.name!r} on V{track_index + 1}" if item.name else \
+                f"unnamed clip on V{track_index + 1} at {_record_timecode(item, rate)}"
             if wanted is None and not (track.enabled and item.enabled):
                 selection.problems.append(f"still {label} is disabled; skipped (name it with --clips to animate it)")
                 continue
