@@ -202,3 +202,20 @@ def test_fcpxml_tc_start_is_the_timeline_start(tmp_path: Path) -> None:
     # connected to the still at its own start (86399313/24000 s), lane 1, for the still's whole duration
     assert (added.get("offset"), added.get("lane")) == ("86399313/24000s", "1")
     assert added.get("duration") == f"{summary.rendered[0]['frames'] * 1001}/24000s"
+
+
+def test_generated_clips_take_the_sequence_frame_size(tmp_path: Path) -> None:
+    from stillmotion.engine.timeline.pipeline import build_request
+    from stillmotion.engine.timeline.select import Still
+
+    _, info = read_timeline_info(DATA / "fcp7_xml" / "premiere_example.xml")
+    assert info.frame_size == (1280, 720)
+    image = tmp_path / "s.png"
+    Image.fromarray(np.zeros((300, 200, 3), np.uint8)).save(image)
+    still = Still(clip=otio.schema.Clip(name="s"), name="s", track_index=0, track_name="V1", record_start=0,
+                  frames=5, image=image)
+    by_sequence = build_request(still, 1, info.rate, tmp_path, TimelineSettings(), frame_size=info.frame_size)
+    by_image = build_request(still, 2, info.rate, tmp_path, TimelineSettings(size="image"),
+                             frame_size=info.frame_size)
+    assert (by_sequence.width, by_sequence.height) == (1280, 720)
+    assert (by_image.width, by_image.height) == (200, 300)

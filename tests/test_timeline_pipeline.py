@@ -221,7 +221,7 @@ def test_kdenlive_rendered_by_melt(tmp_path: Path) -> None:
     from stillmotion.engine.timeline import write_timeline
 
     write_timeline(timeline, source)
-    assert main(["timeline", str(source), "-o", str(tmp_path / "out.kdenlive")]) == 0
+    assert main(["timeline", str(source), "-o", str(tmp_path / "out.kdenlive"), "--size", "image"]) == 0
 
     def render(name: str) -> list[np.ndarray]:
         target = tmp_path / f"{name}.mkv"

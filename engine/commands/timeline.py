@@ -56,8 +56,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="search DIR (repeatable) by file name for media whose recorded path does not exist "
                              "here (another machine's C:/... or /Users/... path, a moved project); OUT keeps the "
                              "editor's own paths")
-    parser.add_argument("--width", type=int, metavar="W", help="rendered width (even; default from each image)")
-    parser.add_argument("--height", type=int, metavar="H", help="rendered height (even; default from each image)")
+    parser.add_argument("--width", type=int, metavar="W",
+                        help="rendered width (even; default: the sequence's, see --size)")
+    parser.add_argument("--height", type=int, metavar="H",
+                        help="rendered height (even; default: the sequence's, see --size)")
+    parser.add_argument("--size", choices=("sequence", "image"), default="sequence",
+                        help="size of the generated clips without --width/--height: the sequence's frame size "
+                             "where the timeline says (FCP7 XML, FCPXML, Kdenlive; default), or each image's own")
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="where clips render: local worker processes, or Ray tasks (see docs/cluster.md)")
     parser.add_argument("--workers", type=int,
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         height=args.height, clips=_names(args.clips), from_video=args.from_video, audio_track=args.audio_track,
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
-        relink=list(args.relink),
+        relink=list(args.relink), size=args.size,
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

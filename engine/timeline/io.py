@@ -26,6 +26,7 @@ from ..atomic import atomic_path
 from ..errors import BadInputError, OutputError, StillMotionError
 from ..rates import parse_fps
 from .fcpx import read_fcpxml_string, write_fcpxml_string
+from .frame_size import sequence_frame_size
 from .timebase import exact_rate
 
 #: Largest timeline file accepted (a 3 h feature's XML is a few MB; anything this big is not a timeline).
@@ -72,6 +73,8 @@ class ReadInfo:
     notes: list[str] = field(default_factory=list)
     #: MLT `root` folder of a Kdenlive project (relative media paths are relative to it).
     media_root: Path | None = None
+    #: The sequence's frame size where the file says (generated clips match it by default).
+    frame_size: tuple[int, int] | None = None
 
 
 def timeline_format(path: str | Path) -> TimelineFormat:
@@ -176,6 +179,7 @@ def _check_magic(data: bytes, path: Path, fmt: TimelineFormat) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------------------------
+_TIMECODE_FRAMES = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;.](\d{2})\b")
 _EDL_EVENT = re.compile(r"^\s*\d{3,6}\s+\S+\s+\S+\s+\S+", re.MULTILINE)
 
 
@@ -189,8 +193,14 @@ def _read_edl(text: str, path: Path, rate_hint: Fraction | None, notes: list[str
         rate = Fraction(30000, 1001)  # the adapter rejects 29.97 as a rate; it needs 30000/1001
         notes.append("EDL says DROP FRAME: read at 29.97 (30000/1001)")
     else:
-        rate = Fraction(24)
-        notes.append("EDL carries no frame rate: assumed 24 fps (pass --rate to change)")
+        top = max((int(m.group(1)) for m in _TIMECODE_FRAMES.finditer(text)), default=0)
+        if top > 23:
+            rate = Fraction(25) if top == 24 else Fraction(30)
+            notes.append(f"EDL carries no frame rate and its timecodes reach frame {top}: read at {rate} fps "
+                         "(pass --rate to change)")
+        else:
+            rate = Fraction(24)
+            notes.append("EDL carries no frame rate: assumed 24 fps (pass --rate to change)")
     # M2 (speed) lines make source and record durations differ; the adapter rejects that unless told not to.
     ignore_mismatch = re.search(r"^\s*M2\s", text, re.MULTILINE) is not None
     with _quiet_adapter():
@@ -205,8 +215,14 @@ def _read_edl(text: str, path: Path, rate_hint: Fraction | None, notes: list[str
                     notes.append(f"{path.name}: source and record durations differ in some events; "
                                  "read with the adapter's ignore_timecode_mismatch")
                     continue
+                if "Transitions can't be at the very beginning" in str(exc):
+                    raise BadInputError(f"{path.name}: its first event is a transition (a dissolve from "
+                                        "nothing, as Avid writes audio EDLs); the CMX 3600 adapter cannot read that. "
+                                        "Export the EDL with its first event as a cut, or export the video "
+                                        "tracks only (or as AAF/XML)") from None
                 raise BadInputError(f"{path.name}: the CMX 3600 adapter cannot read it at "
-                                    f"{float(rate):.3f} fps: {_one_line(exc)}") from None
+                                    f"{float(rate):.3f} fps: {_one_line(exc)} (pass --rate FPS if that rate "
+                                    "is wrong)") from None
     raise AssertionError("unreachable")
 
 
@@ -293,7 +309,9 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
                             f"({type(exc).__name__}: {_one_line(exc)})") from None
     timeline = _pick_timeline(result, path, notes)
     rate = hint if hint is not None else timeline_rate(timeline)
-    return timeline, ReadInfo(path=path, format=fmt, rate=rate, notes=notes, media_root=media_root)
+    size = sequence_frame_size(data if fmt.xml_root else None, fmt.xml_root, timeline)
+    return timeline, ReadInfo(path=path, format=fmt, rate=rate, notes=notes, media_root=media_root,
+                              frame_size=size)
 
 
 def read_timeline(path: str | Path, rate_hint: str | float | Fraction | None = None) -> otio.schema.Timeline:

@@ -68,6 +68,9 @@ class TimelineSettings:
     shared_storage: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
+    #: Generated clips' size without --width/--height: "sequence" (the timeline's frame size where the file
+    #: says) or "image" (the still's own).
+    size: str = "sequence"
     #: Folders to search, by file name, for media whose recorded path does not exist here (--relink).
     relink: list[str] = field(default_factory=list)
     #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
@@ -167,8 +170,11 @@ def extract_video_frame(video: Path, seconds: Fraction, dest: Path, overwrite: b
 
 
 def build_request(still: Still, index: int, rate: Fraction, folder: Path, settings: TimelineSettings,
-                  overwrite: bool = False) -> RenderRequest:
-    """One still's request: exactly its record duration at the timeline's rate, its music, the settings."""
+                  overwrite: bool = False, frame_size: tuple[int, int] | None = None) -> RenderRequest:
+    """One still's request: exactly its record duration at the timeline's rate, its music, the settings.
+
+    With neither --width nor --height, the clip takes the sequence's `frame_size` (the fit policy places the
+    image in it), unless `settings.size` is "image"."""
     from ..images import default_size, load_image
 
     output = _inside(folder, folder / safe_file_name(still.name, index))
@@ -179,7 +185,10 @@ def build_request(still: Still, index: int, rate: Fraction, folder: Path, settin
         still.image = image
     assert image is not None
     loaded = load_image(image)
-    width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
+    if frame_size and settings.size == "sequence" and settings.width is None and settings.height is None:
+        width, height = default_size(frame_size, *frame_size)
+    else:
+        width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
     extra = dict(settings.render)
     options = dict(extra.pop("options", {}))
     options["timeline"] = {"clip": still.name, "track": still.track_name, "record_start_frame": still.record_start}
@@ -432,7 +441,8 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
     problems = list(selection.problems)
     for index, still in enumerate(selection.stills, start=1):
         try:
-            request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite)
+            request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite,
+                                    frame_size=info.frame_size)
         except StillMotionError as exc:
             problems.append(f"still {still.name!r}: {exc}; skipped")
             report(problems[-1])
