@@ -219,3 +219,24 @@ def test_generated_clips_take_the_sequence_frame_size(tmp_path: Path) -> None:
                              frame_size=info.frame_size)
     assert (by_sequence.width, by_sequence.height) == (1280, 720)
     assert (by_image.width, by_image.height) == (200, 300)
+
+
+def test_fcpxmld_bundle_written_into_a_copy_of_the_bundle(tmp_path: Path) -> None:
+    bundle = tmp_path / "edit.fcpxmld"
+    bundle.mkdir()
+    original = (DATA / "fcpxml" / "openfcpxmlkit_ImageSample.fcpxml").read_bytes()
+    (bundle / "Info.fcpxml").write_bytes(original)
+    (bundle / "Other").mkdir()
+    (bundle / "Other" / "keep.bin").write_bytes(b"\x00kept")
+    media = tmp_path / "media"
+    media.mkdir()
+    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "AWorldofStories.Still001.png")
+    out = tmp_path / "out.fcpxmld"
+    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    summary = process_timeline(bundle, out, settings, report=lambda _line: None, render=render_one)
+    assert summary.rendered and (out / "Other" / "keep.bin").read_bytes() == b"\x00kept"
+    diff = structural_diff(original, (out / "Info.fcpxml").read_bytes())
+    assert diff.removed == [] and diff.changed == [] and any(e.tag == "asset-clip" for e in diff.added)
+    assert (bundle / "Info.fcpxml").read_bytes() == original
+    timeline, _ = read_timeline_info(out)
+    assert any(c.name.endswith("(StillMotion)") for c in timeline.find_clips())

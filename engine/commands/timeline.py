@@ -13,15 +13,16 @@ from ._render_options import add_render_options, render_settings
 NAME = "timeline"
 HELP = "animate a timeline's stills to its music and add them back as a new track"
 DESCRIPTION = """\
-Read IN (.otio, .otioz, Final Cut Pro 7 .xml from Premiere/Resolve/Hiero, .fcpxml, CMX 3600 .edl, .kdenlive,
+Read IN (.otio, .otioz, Final Cut Pro 7 .xml from Premiere/Resolve/Hiero, .fcpxml or .fcpxmld, CMX 3600 .edl, .kdenlive,
 .aaf), find the stills (clips whose media is an image: png jpg jpeg tif tiff exr webp bmp, or a one-frame image
 sequence; with --from-video also the frame at each video clip's in-point), find the music under each one (audio
 clips overlapping its record range, honouring trims and gaps), render one clip per still for exactly its record
 duration at the timeline's rate, and write OUT with a new video track above the others ("StillMotion") holding
 each generated clip at exactly its still's record range, with provenance in the clip's metadata.
 
-OUT's format follows its extension (.otio, .otioz, .xml, .fcpxml, .kdenlive, .aaf; an .edl holds one video track
-only). Rendered clips go to a folder beside OUT named after it (edit.xml -> edit_stillmotion/). IN is never
+OUT's format follows its extension (.otio, .otioz, .xml, .fcpxml, .fcpxmld, .kdenlive). OUT in IN's own format
+(.xml, .fcpxml, .fcpxmld, .kdenlive) is IN's document with the new track added and nothing else changed; an .edl
+(one video track) or .aaf OUT is written as .otio, with a note. Rendered clips go to a folder beside OUT named after it (edit.xml -> edit_stillmotion/). IN is never
 modified unless --in-place (which keeps IN.bak). Problems with single clips (missing media, zero length, offline
 audio, nested sequences, time warps) are reported on stderr and those clips skipped; exit 2 when nothing could
 be done.

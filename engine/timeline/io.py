@@ -54,6 +54,7 @@ FORMATS: dict[str, TimelineFormat] = {
     ".otioz": TimelineFormat(".otioz", "otioz", "OpenTimelineIO zip bundle"),
     ".xml": TimelineFormat(".xml", "fcp_xml", "Final Cut Pro 7 XML", xml_root="xmeml"),
     ".fcpxml": TimelineFormat(".fcpxml", "fcpx_xml", "FCPXML", xml_root="fcpxml"),
+    ".fcpxmld": TimelineFormat(".fcpxmld", "fcpx_xml", "FCPXML bundle", xml_root="fcpxml"),
     ".edl": TimelineFormat(".edl", "cmx_3600", "CMX 3600 EDL"),
     ".kdenlive": TimelineFormat(".kdenlive", "kdenlive", "Kdenlive project", xml_root="mlt",
                                 relative_media=True),
@@ -117,6 +118,21 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+#: The document inside a Final Cut `.fcpxmld` bundle (a folder).
+BUNDLE_DOCUMENT = "Info.fcpxml"
+
+
+def bundle_document(path: Path) -> Path:
+    """`X.fcpxmld/Info.fcpxml`, or one line saying why the bundle cannot be read."""
+    if not path.is_dir():
+        raise BadInputError(f"{path.name}: an .fcpxmld bundle is a folder holding {BUNDLE_DOCUMENT}"
+                            + (" (this is a file)" if path.exists() else " (it does not exist)"))
+    document = path / BUNDLE_DOCUMENT
+    if not document.is_file():
+        raise BadInputError(f"{path.name}: the bundle holds no {BUNDLE_DOCUMENT}")
+    return document
 
 
 def _decode_text(data: bytes, path: Path) -> str:
@@ -266,7 +282,7 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
     path = Path(path)
     fmt = timeline_format(path)
     hint = parse_fps(rate_hint) if rate_hint is not None else None
-    data = _read_bytes(path)
+    data = _read_bytes(bundle_document(path) if fmt.suffix == ".fcpxmld" else path)
     _check_magic(data, path, fmt)
     notes: list[str] = []
     media_root: Path | None = None
@@ -275,7 +291,7 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
     try:
         if fmt.suffix == ".edl":
             result = _read_edl(_decode_text(data, path), path, hint, notes)
-        elif fmt.suffix == ".fcpxml":
+        elif fmt.suffix in (".fcpxml", ".fcpxmld"):
             result = read_fcpxml_string(_decode_text(data, path))
         elif fmt.suffix == ".otio":
             text = _decode_text(data, path)
@@ -432,6 +448,9 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | Path, overwrite: 
         kwargs["use_empty_mob_ids"] = True  # the writer needs a mob ID per clip; new clips have none
     try:
         with atomic_path(path, overwrite) as tmp, _quiet_adapter():
+            if fmt.suffix == ".fcpxmld":
+                raise OutputError(f"{path.name}: an .fcpxmld bundle is written only from an .fcpxmld IN (the "
+                                  "bundle's other files come from it); write OUT as .fcpxml instead")
             if fmt.adapter == "fcpx_xml":
                 tmp.write_text(write_fcpxml_string(ready), encoding="utf-8")
             elif fmt.adapter in ("AAF", "otioz"):

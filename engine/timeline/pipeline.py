@@ -396,7 +396,12 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         out_fmt = timeline_format(out)
         if out.resolve() == source.resolve():
             raise BadInputError(f"{redirected}, but that is IN: give -o OUT.otio")
-    check_output(out, overwrite)
+    if out_fmt.suffix == ".fcpxmld":  # a bundle is a folder: only its existence matters here
+        if out.exists() and not overwrite:
+            raise OutputError(f"{out} exists (pass --overwrite to replace it)")
+        check_output(out.parent / f"{out.stem}.fcpxml.check", overwrite=True)  # the folder is writable
+    else:
+        check_output(out, overwrite)
     if not out_fmt.writable:
         raise OutputError(f"{out.name}: {out_fmt.label} cannot be written")
     if settings.executor not in EXECUTORS:
@@ -475,7 +480,10 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         while backup.exists():
             backup = source.with_name(f"{source.name}.bak{counter}")
             counter += 1
-        shutil.copy2(source, backup)
+        if source.is_dir():  # an .fcpxmld bundle
+            shutil.copytree(source, backup)
+        else:
+            shutil.copy2(source, backup)
     if native:
         written = write_native(source if backup is None else backup, out, native_tracks(done, settings.track_name,
                                                                                      info.rate),

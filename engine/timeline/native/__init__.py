@@ -7,6 +7,9 @@ writer (an EDL holds one video track; OTIO's AAF writer regenerates the file), s
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -15,13 +18,14 @@ import defusedxml.ElementTree as SafeET
 
 from ...atomic import write_bytes
 from ...errors import OutputError
-from ..io import check_xml_safe, timeline_format
+from ..io import BUNDLE_DOCUMENT, bundle_document, check_xml_safe, timeline_format
 from . import fcpxml, kdenlive, xmeml
 from .model import NativeResult, NewClip, NewTrack
 from .splice import Document
 
 WRITERS: dict[str, Callable[[Document, list[NewTrack], Fraction], NativeResult]] = {
-    ".xml": xmeml.add_tracks, ".fcpxml": fcpxml.add_tracks, ".kdenlive": kdenlive.add_tracks,
+    ".xml": xmeml.add_tracks, ".fcpxml": fcpxml.add_tracks, ".fcpxmld": fcpxml.add_tracks,
+    ".kdenlive": kdenlive.add_tracks,
 }
 
 
@@ -34,7 +38,7 @@ def has_native_writer(source: str | Path, out: str | Path) -> bool:
 def add_to_document(data: bytes, suffix: str, tracks: list[NewTrack], rate: Fraction,
                     name: str = "timeline") -> tuple[bytes, NativeResult]:
     """The document `data` with the new tracks inserted, and what the insertion had to change."""
-    fmt = timeline_format(f"x{suffix}")
+    fmt = timeline_format(f"x{suffix}")  # .fcpxmld: `data` is the bundle's Info.fcpxml
     assert fmt.xml_root is not None
     check_xml_safe(data, Path(name), fmt.xml_root)
     document = Document(data)
@@ -51,9 +55,35 @@ def write_native(source: str | Path, out: str | Path, tracks: list[NewTrack], ra
                  overwrite: bool = False) -> NativeResult:
     """Read IN's bytes, insert the new tracks, write OUT atomically."""
     source, out = Path(source), Path(out)
-    data, result = add_to_document(source.read_bytes(), timeline_format(source).suffix, tracks, rate, source.name)
-    write_bytes(out, data, overwrite)
+    suffix = timeline_format(source).suffix
+    document = bundle_document(source) if suffix == ".fcpxmld" else source
+    data, result = add_to_document(document.read_bytes(), suffix, tracks, rate, source.name)
+    if suffix == ".fcpxmld":
+        write_bundle(source, out, data, overwrite)
+    else:
+        write_bytes(out, data, overwrite)
     return result
+
+
+def write_bundle(source: Path, out: Path, document: bytes, overwrite: bool) -> None:
+    """OUT.fcpxmld: a copy of IN's bundle with its Info.fcpxml replaced, put in place by one rename (an
+    existing OUT, when replacing is allowed, is moved aside first and removed after)."""
+    if out.exists() and not overwrite:
+        raise OutputError(f"{out} exists (pass --overwrite to replace it)")
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.stem}.", suffix=".part.fcpxmld", dir=out.parent))
+    try:
+        shutil.copytree(source, staging, dirs_exist_ok=True)
+        (staging / BUNDLE_DOCUMENT).write_bytes(document)
+        old = None
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            os.replace(out, old)
+        os.replace(staging, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
 
 
 __all__ = ["WRITERS", "NativeResult", "NewClip", "NewTrack", "add_to_document", "has_native_writer",
