@@ -127,8 +127,8 @@ class Selection:
 
     stills: list[Still] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
-    #: Stills whose media is not here (named as on the timeline), to show as offline stills.
-    offline: list[str] = field(default_factory=list)
+    #: Stills whose media is not here: (video track index, record start, name), to show as offline stills.
+    offline: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 def media_path(ref: otio.core.MediaReference, timeline_dir: Path, media_root: Path | None = None) -> Path | None:
@@ -296,7 +296,7 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
             if path is None or not path.is_file():
                 selection.problems.append(f"media for {label} is missing ({written or 'no media reference'!r}: "
                                           f"{missing_hint(relinker)}); skipped")
-                selection.offline.append(item.name or written)
+                selection.offline.append((track_index, start, item.name or written))
                 continue
             still = Still(clip=item, name=item.name or path.stem, track_index=track_index,
                           track_name=track.name, record_start=start, frames=frames,

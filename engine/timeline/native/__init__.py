@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
+import opentimelineio as otio
 
 from ...atomic import write_bytes
 from ...errors import OutputError
@@ -49,6 +50,31 @@ def add_to_document(data: bytes, suffix: str, tracks: list[NewTrack], rate: Frac
     except SafeET.ParseError as exc:  # a bug here must never reach the user's project
         raise OutputError(f"{name}: adding the track made malformed XML ({exc}); nothing written") from None
     return out, result
+
+
+def tracks_from_timeline(timeline: otio.schema.Timeline, rate: Fraction) -> list[NewTrack]:
+    """The StillMotion clips placed on an OTIO timeline (metadata["stillmotion"]["output"]), per track, as the
+    native writers take them — for hosts that edit OTIO's model and save into the editor's own document."""
+    from ...video import VideoInfo
+    from ..timebase import to_frames
+
+    tracks: list[NewTrack] = []
+    for track in timeline.video_tracks():
+        clips = []
+        for item in track:
+            data = item.metadata.get("stillmotion") if isinstance(item, otio.schema.Clip) else None
+            if not data or "output" not in data:
+                continue
+            media = Path(str(data["output"]))
+            info = VideoInfo(media)
+            placed = item.range_in_parent()
+            start = to_frames(placed.start_time, rate)
+            frames = to_frames(placed.start_time + placed.duration, rate) - start
+            clips.append(NewClip(name=item.name, media=media, record_start=start, frames=frames,
+                                 width=info.width, height=info.height, has_audio=info.audio_rate is not None))
+        if clips:
+            tracks.append(NewTrack(track.name or "StillMotion", clips))
+    return tracks
 
 
 def write_native(source: str | Path, out: str | Path, tracks: list[NewTrack], rate: Fraction,
@@ -87,4 +113,4 @@ def write_bundle(source: Path, out: Path, document: bytes, overwrite: bool) -> N
 
 
 __all__ = ["WRITERS", "NativeResult", "NewClip", "NewTrack", "add_to_document", "has_native_writer",
-           "write_native"]
+           "tracks_from_timeline", "write_native"]
