@@ -240,3 +240,24 @@ def test_fcpxmld_bundle_written_into_a_copy_of_the_bundle(tmp_path: Path) -> Non
     assert (bundle / "Info.fcpxml").read_bytes() == original
     timeline, _ = read_timeline_info(out)
     assert any(c.name.endswith("(StillMotion)") for c in timeline.find_clips())
+
+
+@pytest.mark.parametrize("name", ["fcp7_xml/premiere_example.xml", "kdenlive/qtblend-freeze.kdenlive"])
+def test_file_host_saves_into_the_editor_document(tmp_path: Path, name: str) -> None:
+    from stillmotion.plugin.files import FileHost
+    from stillmotion.plugin.host import RecordRange
+
+    source = tmp_path / Path(name).name
+    source.write_bytes((DATA / name).read_bytes())
+    host = FileHost(source)
+    clip = tmp_path / "render.mp4"
+    _tiny_video(clip)
+    inserted = host.insert_clip(str(clip), RecordRange(start_frame=2, frames=1, fps=host.rate),
+                                track="StillMotion")
+    saved = Path(host.save())
+    assert saved.suffix == source.suffix and (inserted.start_frame, inserted.frames) == (2, 1)
+    diff = structural_diff(source.read_bytes(), saved.read_bytes())
+    assert diff.removed == [] and [c for c in diff.changed if not any(t in c for t in DOCUMENTED_TOTALS)] == []
+    timeline, _ = read_timeline_info(saved)
+    placed = [c.range_in_parent() for c in timeline.find_clips() if c.name.endswith("(StillMotion)")]
+    assert [(to_frames(r.start_time, host.rate), to_frames(r.duration, host.rate)) for r in placed] == [(2, 1)]
