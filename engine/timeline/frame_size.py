@@ -7,8 +7,8 @@ Read from the document itself (FCP7 XML `samplecharacteristics`, FCPXML sequence
 from __future__ import annotations
 
 from collections.abc import Mapping
+from xml.etree.ElementTree import Element
 
-import defusedxml.ElementTree as SafeET
 import opentimelineio as otio
 
 
@@ -58,11 +58,10 @@ def _metadata(value: object, depth: int = 0) -> tuple[int, int] | None:
     return None
 
 
-def sequence_frame_size(data: bytes | None, xml_root: str | None,
+def sequence_frame_size(root: Element | None, xml_root: str | None,
                         timeline: otio.schema.Timeline) -> tuple[int, int] | None:
-    """(width, height) of the sequence, or None. `data` is the timeline file's bytes (already checked safe)."""
-    if data is not None and xml_root in ("xmeml", "fcpxml", "mlt"):
-        root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
+    """(width, height) of the sequence, or None. `root` is the timeline file's parsed XML (checked safe)."""
+    if root is not None and xml_root in ("xmeml", "fcpxml", "mlt"):
         found = {"xmeml": _xmeml, "fcpxml": _fcpxml, "mlt": _kdenlive}[xml_root](root)
         if found:
             return found

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 import opentimelineio as otio
@@ -159,7 +160,7 @@ def _describe_content(data: bytes) -> str:
     return "text" if b"\x00" not in data[:4096] else "binary data"
 
 
-def check_xml_safe(data: bytes, path: Path, expected_root: str) -> None:
+def check_xml_safe(data: bytes, path: Path, expected_root: str) -> Element:
     """Refuse entity declarations (billion laughs), external entities and DTD fetches, malformed or truncated
     XML, and XML of another format — before any adapter parses it. Nothing is read from disk or network."""
     try:
@@ -175,6 +176,7 @@ def check_xml_safe(data: bytes, path: Path, expected_root: str) -> None:
     if tag != expected_root:
         found = _ROOT_NAMES.get(tag, f"XML with root <{tag}>")
         raise BadInputError(f"{path.name}: extension {path.suffix} expects <{expected_root}> but the file is {found}")
+    return root
 
 
 def _check_magic(data: bytes, path: Path, fmt: TimelineFormat) -> None:
@@ -222,9 +224,11 @@ def _read_edl(text: str, path: Path, rate_hint: Fraction | None, notes: list[str
     with _quiet_adapter():
         for attempt in range(2):
             try:
-                return otio.adapters.read_from_string(
+                timeline = otio.adapters.read_from_string(
                     text, adapter_name="cmx_3600", rate=float(rate), ignore_timecode_mismatch=ignore_mismatch
                 )
+                _edl_start_time(timeline, text, rate)
+                return timeline
             except Exception as exc:  # noqa: BLE001 - the adapter raises many types; all mean "cannot read"
                 if attempt == 0 and not ignore_mismatch and "don't match" in str(exc):
                     ignore_mismatch = True
@@ -240,6 +244,20 @@ def _read_edl(text: str, path: Path, rate_hint: Fraction | None, notes: list[str
                                     f"{float(rate):.3f} fps: {_one_line(exc)} (pass --rate FPS if that rate "
                                     "is wrong)") from None
     raise AssertionError("unreachable")
+
+
+_FIRST_RECORD_IN = re.compile(r"^\s*\d{3,6}\s+\S+\s+\S+\s+\S+(?:\s+\d+)?\s+\S+\s+\S+\s+(\d{2}:\d{2}:\d{2}[:;.]\d{2})",
+                              re.MULTILINE)
+
+
+def _edl_start_time(timeline: otio.schema.Timeline, text: str, rate: Fraction) -> None:
+    """The adapter places events from the first record-in on and drops that timecode: it is the timeline's start
+    (e.g. 01:00:00:00), so keep it as `global_start_time` (not as a gap)."""
+    match = _FIRST_RECORD_IN.search(text)
+    if timeline.global_start_time is not None or match is None:
+        return
+    with contextlib.suppress(ValueError):
+        timeline.global_start_time = otio.opentime.from_timecode(match.group(1).replace(";", ":"), float(rate))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -269,13 +287,6 @@ def _pick_timeline(result: otio.core.SerializableObject, path: Path, notes: list
     raise BadInputError(f"{path.name} holds a {type(result).__name__}, not a timeline")
 
 
-def _kdenlive_root(data: bytes) -> Path | None:
-    """The MLT `root` attribute: Kdenlive stores media paths relative to it."""
-    root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    value = root.get("root")
-    return Path(value) if value else None
-
-
 def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | None = None
                        ) -> tuple[otio.schema.Timeline, ReadInfo]:
     """Read any supported timeline; return it with what was learnt on the way (format, exact rate, notes)."""
@@ -286,8 +297,7 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
     _check_magic(data, path, fmt)
     notes: list[str] = []
     media_root: Path | None = None
-    if fmt.xml_root:
-        check_xml_safe(data, path, fmt.xml_root)
+    xml_tree = check_xml_safe(data, path, fmt.xml_root) if fmt.xml_root else None
     try:
         if fmt.suffix == ".edl":
             result = _read_edl(_decode_text(data, path), path, hint, notes)
@@ -314,8 +324,8 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
             with _quiet_adapter():
                 result = otio.adapters.read_from_file(str(path), adapter_name="AAF")
         else:
-            if fmt.suffix == ".kdenlive":
-                media_root = _kdenlive_root(data)
+            if fmt.suffix == ".kdenlive" and xml_tree is not None:
+                media_root = Path(xml_tree.get("root")) if xml_tree.get("root") else None  # MLT `root`
             with _quiet_adapter():
                 result = otio.adapters.read_from_string(_decode_text(data, path), adapter_name=fmt.adapter)
     except BadInputError:
@@ -325,7 +335,7 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
                             f"({type(exc).__name__}: {_one_line(exc)})") from None
     timeline = _pick_timeline(result, path, notes)
     rate = hint if hint is not None else timeline_rate(timeline)
-    size = sequence_frame_size(data if fmt.xml_root else None, fmt.xml_root, timeline)
+    size = sequence_frame_size(xml_tree, fmt.xml_root, timeline)
     return timeline, ReadInfo(path=path, format=fmt, rate=rate, notes=notes, media_root=media_root,
                               frame_size=size)
 
