@@ -15,6 +15,7 @@ import numpy as np
 import opentimelineio as otio
 import pytest
 from PIL import Image
+from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import read_timeline_info
 from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, render_one
 from stillmotion.engine.timeline.select import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, file_name, written_path
@@ -282,3 +283,19 @@ def test_file_host_saves_into_the_editor_document(tmp_path: Path, name: str) -> 
     timeline, _ = read_timeline_info(saved)
     placed = [c.range_in_parent() for c in timeline.find_clips() if c.name.endswith("(StillMotion)")]
     assert [(to_frames(r.start_time, host.rate), to_frames(r.duration, host.rate)) for r in placed] == [(2, 1)]
+
+
+def test_in_place_native_write_keeps_a_backup_and_adds_once(tmp_path: Path) -> None:
+    source = tmp_path / "qtblend-freeze.kdenlive"
+    original = (DATA / "kdenlive" / "qtblend-freeze.kdenlive").read_bytes()
+    source.write_bytes(original)
+    media = tmp_path / "media"
+    media.mkdir()
+    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "large-pixmap.png")
+    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    summary = process_timeline(source, None, settings, in_place=True, report=lambda _line: None, render=render_one)
+    assert Path(summary.backup).read_bytes() == original
+    diff = structural_diff(original, source.read_bytes())
+    assert diff.removed == [] and [c for c in diff.changed if not any(t in c for t in DOCUMENTED_TOTALS)] == []
+    with pytest.raises(BadInputError, match="already has a track named 'StillMotion'"):
+        process_timeline(source, None, settings, in_place=True, report=lambda _line: None, render=render_one)

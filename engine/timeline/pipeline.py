@@ -485,9 +485,9 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         else:
             shutil.copy2(source, backup)
     if native:
-        written = write_native(source if backup is None else backup, out, native_tracks(done, settings.track_name,
-                                                                                     info.rate),
-                               info.rate, overwrite=overwrite)
+        # IN is read before OUT is put in place, so --in-place (OUT is IN; IN.bak already copied) works too
+        written = write_native(source, out, native_tracks(done, settings.track_name, info.rate), info.rate,
+                               overwrite=overwrite)
         for total in written.changed_totals:
             info.notes.append(f"{out.name}: added to the {out_fmt.label} document, nothing else changed except "
                               f"the container total {total}")
