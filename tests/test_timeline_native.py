@@ -299,3 +299,14 @@ def test_in_place_native_write_keeps_a_backup_and_adds_once(tmp_path: Path) -> N
     assert diff.removed == [] and [c for c in diff.changed if not any(t in c for t in DOCUMENTED_TOTALS)] == []
     with pytest.raises(BadInputError, match="already has a track named 'StillMotion'"):
         process_timeline(source, None, settings, in_place=True, report=lambda _line: None, render=render_one)
+
+
+def test_crlf_document_stays_crlf() -> None:
+    from stillmotion.engine.timeline.native import NewClip, NewTrack, add_to_document
+
+    data = (DATA / "fcp7_xml" / "hiero_xml_export.xml").read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    clip = NewClip("x (StillMotion)", Path("/tmp/x.mp4"), 0, 5, 32, 18)
+    out, _ = add_to_document(data, ".xml", [NewTrack("StillMotion", [clip])], Fraction(24), "crlf.xml")
+    assert out.count(b"\n") == out.count(b"\r\n") > data.count(b"\r\n")
+    diff = structural_diff(data, out)
+    assert diff.removed == [] and diff.changed == [] and [e.tag for e in diff.added] == ["track"]

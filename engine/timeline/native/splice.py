@@ -86,6 +86,7 @@ class Document:
         if self.encoding.lower().replace("-", "") in ("utf16", "utf32", "ucs2", "ucs4"):
             raise BadInputError(f"XML in {self.encoding} cannot be added to byte-faithfully; save it as UTF-8")
         self._edits: list[tuple[int, int, int, bytes]] = []  # (offset, order, end, replacement)
+        self.newline = "\r\n" if b"\r\n" in data[:65536] else "\n"
         self.root = self._parse()
         self.step = indent_step(self)
 
@@ -135,7 +136,8 @@ class Document:
 
     # -- edits ------------------------------------------------------------------------------------------------
     def _encode(self, text: str) -> bytes:
-        return text.encode(self.encoding, "xmlcharrefreplace")
+        """New markup in the document's encoding and line ending (a CRLF file stays CRLF)."""
+        return text.replace("\n", self.newline).encode(self.encoding, "xmlcharrefreplace")
 
     def indent_of(self, node: Node) -> str:
         """The whitespace in front of `node` on its line (how this document indents that level)."""
