@@ -1,8 +1,9 @@
 """The standalone host: a timeline file read and written through `stillmotion.engine.timeline`.
 
 Any OTIO-readable file comes in (.otio, .otioz, FCP7 .xml, .fcpxml, .edl, .kdenlive, .aaf); inserts go into the
-in-memory timeline and `save` writes the same format beside it (edit.xml -> edit_animated.xml). An EDL holds one
-video track only and AAF is written as OTIO's AAF writer allows, so those two are saved as .otio.
+in-memory timeline and `save` writes the same format beside it (edit.xml -> edit_animated.xml): FCP7 XML, FCPXML
+and Kdenlive through the add-only native writers (IN's document plus the new tracks). An EDL holds one video track
+only and AAF is written as OTIO's AAF writer allows, so those two are saved as .otio.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import opentimelineio as otio
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import read_timeline_info, timeline_format, write_timeline
 from stillmotion.engine.timeline.edit import find_placed, generated_clip, place_clip
+from stillmotion.engine.timeline.native import NewClip, NewTrack, has_native_writer, write_native
 from stillmotion.engine.timeline.pipeline import media_url
 
 from .host import Capability, HostAdapter, InsertedClip, RecordRange
@@ -43,6 +45,8 @@ class FileHost(HostAdapter):
         timeline_format(self.output)  # an unknown extension is one line now, not at save time
         self._timeline, self.info = read_timeline_info(self.path, rate)
         self.rate: Fraction = self.info.rate
+        #: What was inserted, per track, for the add-only native writer (IN's own format).
+        self._inserted: dict[str, list[NewClip]] = {}
 
     def capabilities(self) -> Capability:
         return (Capability.READ_TIMELINE | Capability.IMPORT_MEDIA | Capability.INSERT_CLIP | Capability.NEW_TRACK
@@ -64,11 +68,24 @@ class FileHost(HostAdapter):
         start, frames = found[1], found[2]
         if (start, frames) != (record.start_frame, record.frames):
             raise BadInputError(f"{media.name} landed at {start}+{frames}, not {record.start_frame}+{record.frames}")
+        from stillmotion.engine.video import VideoInfo
+
+        info = VideoInfo(media)
+        self._inserted.setdefault(placed_on.name, []).append(NewClip(
+            name=clip.name, media=media, record_start=start, frames=frames, width=info.width, height=info.height,
+            has_audio=info.audio_rate is not None, provenance=metadata))
         return InsertedClip(track=placed_on.name, start_frame=start, frames=frames, media_path=str(media))
 
     def project_key(self) -> str:
         return str(self.path.resolve())
 
     def save(self) -> str:
-        write_timeline(self._timeline, self.output, overwrite=True, rate=self.rate)
+        """IN's own format (.xml, .fcpxml, .kdenlive): the inserts are added to IN's document, nothing else
+        changes; other formats are written from the timeline through OTIO."""
+        if has_native_writer(self.path, self.output):
+            tracks = [NewTrack(name, sorted(clips, key=lambda c: c.record_start))
+                      for name, clips in self._inserted.items()]
+            write_native(self.path, self.output, tracks, self.rate, overwrite=True)
+        else:
+            write_timeline(self._timeline, self.output, overwrite=True, rate=self.rate)
         return str(self.output)

@@ -269,3 +269,22 @@ def test_unknown_extension_and_missing_file(tmp_path: Path) -> None:
         read_timeline(tmp_path / "cut.mov")
     with pytest.raises(BadInputError, match="does not exist"):
         read_timeline(tmp_path / "cut.otio")
+
+
+def test_edl_rate_guessed_from_timecodes_and_avid_transition_refused(tmp_path: Path) -> None:
+    edl = tmp_path / "pal.edl"
+    edl.write_text("TITLE: pal\n\n001  AX       V     C        00:00:00:00 00:00:01:24 01:00:00:00 01:00:01:24\n"
+                   "* FROM CLIP NAME: a.png\n", encoding="utf-8")
+    timeline, info = read_timeline_info(edl)
+    assert info.rate == 25 and "frame 24" in info.notes[0] and "--rate" in info.notes[0]
+    # the first record-in is the timeline's start, not a gap
+    assert timeline.global_start_time.to_timecode() == "01:00:00:00"
+    assert timeline.tracks[0][0].range_in_parent().start_time.value == 0
+    avid = tmp_path / "audio.edl"
+    avid.write_text("TITLE: music\nFCM: NON-DROP FRAME\n\n"
+                    "001  BL       A     C        00:00:00:00 00:00:00:00 01:00:00:00 01:00:00:00\n"
+                    "001  MUSIC    A     D    012 00:00:00:00 00:00:05:00 01:00:00:00 01:00:05:00\n",
+                    encoding="utf-8")
+    with pytest.raises(BadInputError) as caught:
+        read_timeline_info(avid)
+    assert "\n" not in str(caught.value) and "its first event is a transition" in str(caught.value)

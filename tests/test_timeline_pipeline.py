@@ -110,7 +110,7 @@ def test_music_segments_stills_and_provenance(tmp_path: Path) -> None:
     assert meta["source_image"] == str(tmp_path / "still.png") and meta["record_range"]["frames"] == 9
     # relative media reference, resolvable from OUT's folder, with available_range set
     ref = generated[0].media_reference
-    assert ref.target_url == "edit_stillmotion/001_still.png.mp4" and ref.available_range is not None
+    assert ref.target_url == "edit_stillmotion/001_still.mp4" and ref.available_range is not None
     assert (tmp_path / ref.target_url).is_file()
     # second still [17, 21): music ends at record 42, so it is all under music; starts at 10 + 15
     seg2 = generated[1].metadata["stillmotion"]["request"]["audio"][0]
@@ -152,6 +152,7 @@ def test_cli_bad_input_and_partial_success(tmp_path: Path, capsys: pytest.Captur
     # a name from the timeline cannot escape the media folder
     assert safe_file_name("../../etc/passwd", 1) == "001_etc_passwd.mp4"
     assert "/" not in safe_file_name("/abs/x\\y\x00z", 2)
+    assert safe_file_name("shot.PNG", 3) == "003_shot.mp4" and safe_file_name("v1.2 final", 4) == "004_v1.2_final.mp4"
 
 
 def test_zero_length_nested_offline_audio_in_place(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -220,7 +221,7 @@ def test_kdenlive_rendered_by_melt(tmp_path: Path) -> None:
     from stillmotion.engine.timeline import write_timeline
 
     write_timeline(timeline, source)
-    assert main(["timeline", str(source), "-o", str(tmp_path / "out.kdenlive")]) == 0
+    assert main(["timeline", str(source), "-o", str(tmp_path / "out.kdenlive"), "--size", "image"]) == 0
 
     def render(name: str) -> list[np.ndarray]:
         target = tmp_path / f"{name}.mkv"
@@ -230,7 +231,7 @@ def test_kdenlive_rendered_by_melt(tmp_path: Path) -> None:
         return [f.astype(np.int16) for f in read_frames(target)]
 
     before, after = render("in"), render("out")
-    generated = [f.astype(np.int16) for f in read_frames(tmp_path / "out_stillmotion" / "001_still.png.mp4")]
+    generated = [f.astype(np.int16) for f in read_frames(tmp_path / "out_stillmotion" / "001_still.mp4")]
     assert len(before) == len(after) == 50 and len(generated) == 20
     outside = [k for k in range(50) if not 10 <= k < 30]
     assert all(np.array_equal(before[k], after[k]) for k in outside)
@@ -257,7 +258,7 @@ def test_out_only_when_every_clip_rendered_or_partial(tmp_path: Path) -> None:
     out = tmp_path / "a.otio"
     with pytest.raises(BadInputError, match="1 of 2 clip"):
         process_timeline(source, out, TimelineSettings(), render=flaky)
-    assert not out.exists() and (tmp_path / "a_stillmotion" / "001_still.png.mp4").is_file()
+    assert not out.exists() and (tmp_path / "a_stillmotion" / "001_still.mp4").is_file()
     summary = process_timeline(source, out, TimelineSettings(partial=True), render=flaky, overwrite=True)
     assert [r["clip"] for r in summary.rendered] == ["still.png"]
     assert out.exists() and any("worker died; skipped" in p for p in summary.problems)
@@ -268,11 +269,11 @@ def test_timeline_command_resumes_from_the_job_store(tmp_path: Path, capsys: pyt
     source = _timeline(tmp_path, Fraction(24))
     out = tmp_path / "a.otio"
     assert main(["timeline", str(source), "-o", str(out), "--workers", "1"]) == 0
-    clip = tmp_path / "a_stillmotion" / "001_still.png.mp4"
+    clip = tmp_path / "a_stillmotion" / "001_still.mp4"
     stamp = clip.stat().st_mtime_ns
     capsys.readouterr()
     assert main(["timeline", str(source), "-o", str(tmp_path / "b.otio"), "--json"]) == 0
-    reused = tmp_path / "b_stillmotion" / "001_still.png.mp4"
+    reused = tmp_path / "b_stillmotion" / "001_still.mp4"
     assert reused.read_bytes() == clip.read_bytes() and clip.stat().st_mtime_ns == stamp
 
 

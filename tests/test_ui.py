@@ -591,3 +591,23 @@ def test_first_preview_of_a_1080p_still_at_draft_quality(qtbot, window, tmp_path
           f"-> first moving preview (frame 12): {first_moving:.2f} s (event-loop lateness meanwhile: "
           f"p99 {float(np.percentile(both, 99)):.1f} ms over {len(both)} ticks)")
     assert first.width() > 0 and len(both) > 5
+
+
+def test_offline_stills_shown_and_relinked(window, tmp_path) -> None:
+    from PIL import Image
+
+    source = tmp_path / "ImageSample.fcpxml"  # its still lives at /Users/user/Movies/... on the editor's Mac
+    source.write_bytes((ROOT / "tests/data/timelines/fcpxml/openfcpxmlkit_ImageSample.fcpxml").read_bytes())
+    vm, controller = window.vm, window.controller
+    assert controller.open_timeline(str(source))
+    assert not controller.stills and not vm.error  # never "no stills"
+    assert "1 still(s) offline — Relink…" in vm.status
+    (clip,) = [c for t in vm.overview.tracks for c in t.clips]
+    assert clip.offline
+    media = tmp_path / "found"
+    media.mkdir()
+    Image.fromarray(np.zeros((36, 64, 3), np.uint8)).save(media / "aworldofstories.still001.PNG")
+    window.panel.relink_requested.emit(str(media))  # what "Relink…" sends after the folder dialog
+    assert len(controller.stills) == 1 and "relinked 1 file(s)" in vm.status
+    (still,) = controller.stills.values()
+    assert still.image == media / "aworldofstories.still001.PNG"

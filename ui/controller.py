@@ -19,6 +19,7 @@ import numpy as np
 import opentimelineio as otio
 from PySide6.QtCore import QObject, Signal
 from stillmotion.engine import audio
+from stillmotion.engine.atomic import write_bytes
 from stillmotion.engine.audio.grid import BeatGrid
 from stillmotion.engine.backends import REGISTRY, engine_names
 from stillmotion.engine.backends.base import CancelToken
@@ -38,6 +39,12 @@ from stillmotion.engine.timeline import (
     write_timeline,
 )
 from stillmotion.engine.timeline.edit import generated_clip, place_clip, replace_generated_clip
+from stillmotion.engine.timeline.native import (
+    add_to_document,
+    has_native_writer,
+    tracks_from_timeline,
+    write_native,
+)
 from stillmotion.engine.timeline.pipeline import (
     ClipOutcome,
     media_folder_for,
@@ -45,7 +52,7 @@ from stillmotion.engine.timeline.pipeline import (
     provenance,
     safe_file_name,
 )
-from stillmotion.engine.timeline.select import Still
+from stillmotion.engine.timeline.select import Relinker, Still
 from stillmotion.engine.video import read_frames
 
 from . import grid_control, history, timeline_edit
@@ -143,6 +150,12 @@ class PanelController(QObject):
         self.stills: dict[str, Still] = {}
         self.still_index: dict[str, int] = {}
         self.offline: dict[str, list[str]] = {}
+        #: Folders searched by file name for media not found where the timeline says ("Relink…").
+        self.relink_folders: list[str] = []
+        self.offline_stills: set[tuple[int, int]] = set()
+        #: The opened file's bytes: saving in its own format adds the StillMotion tracks to these (never to
+        #: an earlier save), so nothing of the editor's document changes.
+        self.native_base: bytes | None = None
         self.features: dict[str, Any] = {}
         self.image_sizes: dict[str, tuple[int, int]] = {}
         self.tokens: dict[str, CancelToken] = {}
@@ -188,6 +201,7 @@ class PanelController(QObject):
         except OSError as exc:
             self.vm.error = f"cannot read {path}: {exc.strerror or exc}"
             return False
+        self.native_base = None if Path(path).is_dir() else Path(path).read_bytes()
         self.load_timeline(timeline, Path(path), info.rate, info.media_root, output=output)
         for note in info.notes:
             self.vm.status = note
@@ -198,7 +212,10 @@ class PanelController(QObject):
         """Show an OTIO timeline (from a file, or handed over by a host)."""
         self.timeline, self.rate, self.source_path = timeline, Fraction(rate), Path(source_path)
         self.save_path = Path(output) if output else self.default_save_path(self.source_path)
-        selection = find_stills(timeline, self.rate, self.source_path.resolve().parent, media_root=media_root)
+        relinker = Relinker(self.relink_folders)
+        selection = find_stills(timeline, self.rate, self.source_path.resolve().parent, media_root=media_root,
+                                relinker=relinker)
+        self.offline_stills = {(track, start) for track, start, _name in selection.offline}
         self.stills = {timeline_edit.still_key(s): s for s in selection.stills}
         self.still_index = {key: n for n, key in enumerate(self.stills, start=1)}
         self.offline = {key: [p for p in selection.problems if f"under still {s.name!r}" in p]
@@ -212,10 +229,23 @@ class PanelController(QObject):
         self.vm.timeline_path = str(self.source_path)
         first = next(iter(self.stills), None)
         self.vm.selection = (first,) if first else ()
-        if not self.stills:
+        if not self.stills and not selection.offline:
             self.vm.error = f"{self.source_path.name}: no stills (image clips) on this timeline"
         self.vm.status = f"{len(self.stills)} still(s) on {timeline.name or self.source_path.name}"
+        if selection.offline:
+            self.vm.status = (f"{len(selection.offline)} still(s) offline — Relink… to find their media "
+                              f"({len(self.stills)} ready)")
+        if relinker.relinked:
+            self.vm.status += f"; relinked {len(relinker.relinked)} file(s)"
         self.timeline_loaded.emit(str(self.source_path))
+
+    def relink(self, folder: str) -> None:
+        """Search `folder` (and those given before) for offline media by file name, and read the timeline again.
+        The saved file keeps the editor's paths for every clip StillMotion did not add."""
+        if folder and folder not in self.relink_folders:
+            self.relink_folders.append(folder)
+        if self.source_path is not None:
+            self.open_timeline(str(self.source_path), output=str(self.save_path) if self.save_path else None)
 
     @staticmethod
     def default_save_path(source: Path) -> Path:
@@ -229,7 +259,7 @@ class PanelController(QObject):
         assert self.timeline is not None
         offline = {p.split("'")[1] for problems in self.offline.values() for p in problems if "'" in p}
         self.vm.overview = timeline_edit.build_overview(self.timeline, self.rate, list(self.stills.values()),
-                                                        offline)
+                                                        offline, self.offline_stills)
         names = timeline_edit.video_track_names(self.timeline)
         source_tracks = {s.track_name for s in self.stills.values()}
         choices = [n for n in names if n not in source_tracks]
@@ -898,7 +928,16 @@ class PanelController(QObject):
             if in_place:
                 backup = self.source_path.with_name(self.source_path.name + ".bak")
                 shutil.copy2(self.source_path, backup)
-            write_timeline(self.timeline, target, overwrite=True, rate=self.rate)
+            if self.native_base is not None and has_native_writer(self.source_path, target):
+                tracks = tracks_from_timeline(self.timeline, self.rate)
+                data, _ = add_to_document(self.native_base, timeline_format(target).suffix, tracks, self.rate,
+                                          self.source_path.name)
+                write_bytes(target, data, overwrite=True)
+            elif self.source_path.is_dir() and not in_place and has_native_writer(self.source_path, target):
+                write_native(self.source_path, target, tracks_from_timeline(self.timeline, self.rate), self.rate,
+                             overwrite=True)  # an .fcpxmld bundle: a copy of it with the tracks added
+            else:
+                write_timeline(self.timeline, target, overwrite=True, rate=self.rate)
         except StillMotionError as exc:
             self.vm.error = str(exc)
             return False

@@ -18,9 +18,12 @@ def still_key(still: Still) -> str:
 
 
 def build_overview(timeline: otio.schema.Timeline, rate: Fraction, stills: list[Still],
-                   offline_names: set[str] | None = None) -> TimelineOverview:
-    """Tracks and clips in frames, with the stills marked (keys match `still_key`)."""
+                   offline_names: set[str] | None = None,
+                   offline_stills: set[tuple[int, int]] | None = None) -> TimelineOverview:
+    """Tracks and clips in frames, with the stills marked (keys match `still_key`); `offline_stills` are
+    (video track index, record start) of stills whose media is not here: drawn as stills, marked offline."""
     still_at = {(s.track_index, s.record_start): s for s in stills}
+    offline_stills = offline_stills or set()
     offline_names = offline_names or set()
     tracks: list[TrackItem] = []
     video_index = audio_index = 0
@@ -42,7 +45,7 @@ def build_overview(timeline: otio.schema.Timeline, rate: Fraction, stills: list[
                 key=key, name=child.name or "clip", start=start, frames=frames, is_still=still is not None,
                 generated=isinstance(child, otio.schema.Clip) and "stillmotion" in child.metadata
                 and "output" in child.metadata["stillmotion"],
-                offline=child.name in offline_names))
+                offline=child.name in offline_names or (is_video and (kind_index, start) in offline_stills)))
             end = max(end, start + frames)
         tracks.append(item)
         if is_video:

@@ -14,7 +14,7 @@ from ._render_options import add_render_options, render_settings
 NAME = "timeline"
 HELP = "animate a timeline's stills to its music and add them back as a new track"
 DESCRIPTION = """\
-Read IN (.otio, .otioz, Final Cut Pro 7 .xml from Premiere/Resolve/Hiero, .fcpxml, CMX 3600 .edl, .kdenlive,
+Read IN (.otio, .otioz, Final Cut Pro 7 .xml from Premiere/Resolve/Hiero, .fcpxml or .fcpxmld, CMX 3600 .edl, .kdenlive,
 .aaf), find the stills (clips whose media is an image: png jpg jpeg tif tiff exr webp bmp, or a one-frame image
 sequence; with --from-video also the frame at each video clip's in-point), find the music under each one (audio
 clips overlapping its record range, honouring trims and gaps), render one clip per still for exactly its record
@@ -25,8 +25,10 @@ A marker on a still named "hit", "cue" or "accent" is a cue: that clip's biggest
 With --beats-from-markers the markers on the music (or the timeline) are the beats; otherwise the tracker's,
 corrected by --bpm / --tempo-range / --beats / --beat-offset. The grid used is stored with each clip.
 
-OUT's format follows its extension (.otio, .otioz, .xml, .fcpxml, .kdenlive, .aaf; an .edl holds one video track
-only). Rendered clips go to a folder beside OUT named after it (edit.xml -> edit_stillmotion/). IN is never
+OUT's format follows its extension (.otio, .otioz, .xml, .fcpxml, .fcpxmld, .kdenlive). OUT in IN's own format
+(.xml, .fcpxml, .fcpxmld, .kdenlive) is IN's document with the new track added and nothing else changed; an .edl
+(one video track) or .aaf OUT is written as .otio, with a note. Rendered clips go to a folder beside OUT named
+after it (edit.xml -> edit_stillmotion/). IN is never
 modified unless --in-place (which keeps IN.bak). Problems with single clips (missing media, zero length, offline
 audio, nested sequences, time warps) are reported on stderr and those clips skipped; exit 2 when nothing could
 be done.
@@ -57,8 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rate", metavar="FPS",
                         help="timeline frame rate where the file has none (EDL; default 24, or 29.97 when the "
                              "EDL says DROP FRAME)")
-    parser.add_argument("--width", type=int, metavar="W", help="rendered width (even; default from each image)")
-    parser.add_argument("--height", type=int, metavar="H", help="rendered height (even; default from each image)")
+    parser.add_argument("--relink", action="append", default=[], metavar="DIR",
+                        help="search DIR (repeatable) by file name for media whose recorded path does not exist "
+                             "here (another machine's C:/... or /Users/... path, a moved project); OUT keeps the "
+                             "editor's own paths")
+    parser.add_argument("--width", type=int, metavar="W",
+                        help="rendered width (even; default: the sequence's, see --size)")
+    parser.add_argument("--height", type=int, metavar="H",
+                        help="rendered height (even; default: the sequence's, see --size)")
+    parser.add_argument("--size", choices=("sequence", "image"), default="sequence",
+                        help="size of the generated clips without --width/--height: the sequence's frame size "
+                             "where the timeline says (FCP7 XML, FCPXML, Kdenlive; default), or each image's own")
     parser.add_argument("--executor", choices=EXECUTORS, default="local",
                         help="where clips render: local worker processes, or Ray tasks (see docs/cluster.md)")
     parser.add_argument("--workers", type=int,
@@ -90,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
         track_name=args.track, executor=args.executor, workers=args.workers, rate=args.rate,
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
         beats_from_markers=args.beats_from_markers,
+        relink=list(args.relink), size=args.size,
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

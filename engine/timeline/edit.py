@@ -99,7 +99,11 @@ def find_placed(timeline: otio.schema.Timeline, media: Path, rate: Fraction, tim
 
     target = media.resolve()
     for track in timeline.video_tracks():
-        for a, b, item in occupied_spans(track, rate):
+        try:
+            spans = occupied_spans(track, rate)
+        except BadInputError:  # a track with transitions holds no clip we placed
+            continue
+        for a, b, item in spans:
             if isinstance(item, otio.schema.Clip):
                 path = media_path(item.media_reference, timeline_dir or Path.cwd())
                 if path is not None and path.resolve() == target:

@@ -3,7 +3,8 @@
 The adapter turns a format's `frameDuration` into `int(1 / frameDuration)`, so 23.976 becomes 23 and 29.97
 becomes 29, and every time it reads is truncated to frames of that wrong rate. It also reads the media path only
 from the pre-1.9 `asset@src` (newer files keep it in `<media-rep src>`), and it crashes on a `<video>` element
-placed directly in a spine (how FCP puts a still image on the timeline).
+placed directly in a spine (how FCP puts a still image on the timeline), and it lays every pick of an
+`<audition>` end to end (only the first, active one plays).
 
 The adapter still does all the parsing and structure here (projects, lanes, ref-clips, markers, gaps): this
 subclass replaces only its time helpers with exact rational ones and reads the few attribute values it needs.
@@ -42,11 +43,24 @@ def _frames(seconds: Fraction, rate: Fraction) -> int:
     return math.floor(seconds * rate + Fraction(1, 2))
 
 
+_PICKS = ("clip", "asset-clip", "ref-clip", "sync-clip", "mc-clip", "video", "audio", "title", "gap")
+
+
+def _keep_active_picks(root: Element) -> None:
+    """An `<audition>` plays only its first (active) pick; the adapter lays every pick end to end, which
+    shifts every later clip of the storyline. Read only the active one."""
+    for audition in root.iter("audition"):
+        picks = [child for child in audition if child.tag in _PICKS]
+        for extra in picks[1:]:
+            audition.remove(extra)
+
+
 class ExactRateFcpxXml(fcpx_xml.FcpxXml):
     """The adapter's FCPXML reader with exact NTSC rates, `<media-rep>` paths and spine-level stills."""
 
     def __init__(self, xml_string: str) -> None:  # noqa: D107 - same contract as the adapter
         self.fcpx_xml = SafeET.fromstring(xml_string, forbid_dtd=False)
+        _keep_active_picks(self.fcpx_xml)
         self.child_parent_map = {c: p for p in self.fcpx_xml.iter() for c in p}
         self._fallback_format = self._first_sequence_format()
 
@@ -102,6 +116,29 @@ class ExactRateFcpxXml(fcpx_xml.FcpxXml):
         return super()._format_id_for_clip(clip, default_format)
 
     # -- structure fixes --------------------------------------------------------------------------------------
+    def _from_project(self, project_element):  # type: ignore[override]
+        # The adapter lays a sequence's tcStart (e.g. one hour) as a gap in front of every track; it is the
+        # timeline's start time, so it becomes `global_start_time` and the gap goes.
+        timeline = super()._from_project(project_element)
+        sequence = project_element.find("./sequence")
+        start = parse_fcpx_time(sequence.get("tcStart")) if sequence is not None else Fraction(0)
+        if start <= 0:
+            return timeline
+        rate = self.exact_rate(sequence.get("format"))
+        frames = _frames(start, rate)
+        timeline.global_start_time = otio.opentime.RationalTime(frames, float(rate))
+        for track in timeline.tracks:
+            if len(track) and isinstance(track[0], otio.schema.Gap):
+                gap = track[0]
+                length = gap.source_range.duration
+                cut = min(int(length.value), frames)
+                if cut >= int(length.value):
+                    track.remove(gap)
+                else:
+                    gap.source_range = otio.opentime.TimeRange(
+                        gap.source_range.start_time, otio.opentime.RationalTime(length.value - cut, length.rate))
+        return timeline
+
     def _timing_clip(self, clip):  # type: ignore[override]
         element: Element | None = clip
         while element is not None and element.tag not in ("clip", "asset-clip", "ref-clip"):

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
+from xml.etree.ElementTree import Element
 
 import defusedxml.ElementTree as SafeET
 import opentimelineio as otio
@@ -26,6 +27,7 @@ from ..atomic import atomic_path
 from ..errors import BadInputError, OutputError, StillMotionError
 from ..rates import parse_fps
 from .fcpx import read_fcpxml_string, write_fcpxml_string
+from .frame_size import sequence_frame_size
 from .timebase import exact_rate
 
 #: Largest timeline file accepted (a 3 h feature's XML is a few MB; anything this big is not a timeline).
@@ -53,6 +55,7 @@ FORMATS: dict[str, TimelineFormat] = {
     ".otioz": TimelineFormat(".otioz", "otioz", "OpenTimelineIO zip bundle"),
     ".xml": TimelineFormat(".xml", "fcp_xml", "Final Cut Pro 7 XML", xml_root="xmeml"),
     ".fcpxml": TimelineFormat(".fcpxml", "fcpx_xml", "FCPXML", xml_root="fcpxml"),
+    ".fcpxmld": TimelineFormat(".fcpxmld", "fcpx_xml", "FCPXML bundle", xml_root="fcpxml"),
     ".edl": TimelineFormat(".edl", "cmx_3600", "CMX 3600 EDL"),
     ".kdenlive": TimelineFormat(".kdenlive", "kdenlive", "Kdenlive project", xml_root="mlt",
                                 relative_media=True),
@@ -72,6 +75,8 @@ class ReadInfo:
     notes: list[str] = field(default_factory=list)
     #: MLT `root` folder of a Kdenlive project (relative media paths are relative to it).
     media_root: Path | None = None
+    #: The sequence's frame size where the file says (generated clips match it by default).
+    frame_size: tuple[int, int] | None = None
 
 
 def timeline_format(path: str | Path) -> TimelineFormat:
@@ -116,6 +121,21 @@ def _read_bytes(path: Path) -> bytes:
         raise BadInputError(f"cannot read {path}: {exc.strerror or exc}") from None
 
 
+#: The document inside a Final Cut `.fcpxmld` bundle (a folder).
+BUNDLE_DOCUMENT = "Info.fcpxml"
+
+
+def bundle_document(path: Path) -> Path:
+    """`X.fcpxmld/Info.fcpxml`, or one line saying why the bundle cannot be read."""
+    if not path.is_dir():
+        raise BadInputError(f"{path.name}: an .fcpxmld bundle is a folder holding {BUNDLE_DOCUMENT}"
+                            + (" (this is a file)" if path.exists() else " (it does not exist)"))
+    document = path / BUNDLE_DOCUMENT
+    if not document.is_file():
+        raise BadInputError(f"{path.name}: the bundle holds no {BUNDLE_DOCUMENT}")
+    return document
+
+
 def _decode_text(data: bytes, path: Path) -> str:
     if b"\x00" in data[:4096]:
         raise BadInputError(f"{path.name} is binary, not a {timeline_format(path).label} text file")
@@ -140,7 +160,7 @@ def _describe_content(data: bytes) -> str:
     return "text" if b"\x00" not in data[:4096] else "binary data"
 
 
-def check_xml_safe(data: bytes, path: Path, expected_root: str) -> None:
+def check_xml_safe(data: bytes, path: Path, expected_root: str) -> Element:
     """Refuse entity declarations (billion laughs), external entities and DTD fetches, malformed or truncated
     XML, and XML of another format — before any adapter parses it. Nothing is read from disk or network."""
     try:
@@ -156,6 +176,7 @@ def check_xml_safe(data: bytes, path: Path, expected_root: str) -> None:
     if tag != expected_root:
         found = _ROOT_NAMES.get(tag, f"XML with root <{tag}>")
         raise BadInputError(f"{path.name}: extension {path.suffix} expects <{expected_root}> but the file is {found}")
+    return root
 
 
 def _check_magic(data: bytes, path: Path, fmt: TimelineFormat) -> None:
@@ -176,6 +197,7 @@ def _check_magic(data: bytes, path: Path, fmt: TimelineFormat) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # reading
 # ---------------------------------------------------------------------------------------------------------------
+_TIMECODE_FRAMES = re.compile(r"\b\d{2}:\d{2}:\d{2}[:;.](\d{2})\b")
 _EDL_EVENT = re.compile(r"^\s*\d{3,6}\s+\S+\s+\S+\s+\S+", re.MULTILINE)
 
 
@@ -189,25 +211,53 @@ def _read_edl(text: str, path: Path, rate_hint: Fraction | None, notes: list[str
         rate = Fraction(30000, 1001)  # the adapter rejects 29.97 as a rate; it needs 30000/1001
         notes.append("EDL says DROP FRAME: read at 29.97 (30000/1001)")
     else:
-        rate = Fraction(24)
-        notes.append("EDL carries no frame rate: assumed 24 fps (pass --rate to change)")
+        top = max((int(m.group(1)) for m in _TIMECODE_FRAMES.finditer(text)), default=0)
+        if top > 23:
+            rate = Fraction(25) if top == 24 else Fraction(30)
+            notes.append(f"EDL carries no frame rate and its timecodes reach frame {top}: read at {rate} fps "
+                         "(pass --rate to change)")
+        else:
+            rate = Fraction(24)
+            notes.append("EDL carries no frame rate: assumed 24 fps (pass --rate to change)")
     # M2 (speed) lines make source and record durations differ; the adapter rejects that unless told not to.
     ignore_mismatch = re.search(r"^\s*M2\s", text, re.MULTILINE) is not None
     with _quiet_adapter():
         for attempt in range(2):
             try:
-                return otio.adapters.read_from_string(
+                timeline = otio.adapters.read_from_string(
                     text, adapter_name="cmx_3600", rate=float(rate), ignore_timecode_mismatch=ignore_mismatch
                 )
+                _edl_start_time(timeline, text, rate)
+                return timeline
             except Exception as exc:  # noqa: BLE001 - the adapter raises many types; all mean "cannot read"
                 if attempt == 0 and not ignore_mismatch and "don't match" in str(exc):
                     ignore_mismatch = True
                     notes.append(f"{path.name}: source and record durations differ in some events; "
                                  "read with the adapter's ignore_timecode_mismatch")
                     continue
+                if "Transitions can't be at the very beginning" in str(exc):
+                    raise BadInputError(f"{path.name}: its first event is a transition (a dissolve from "
+                                        "nothing, as Avid writes audio EDLs); the CMX 3600 adapter cannot read that. "
+                                        "Export the EDL with its first event as a cut, or export the video "
+                                        "tracks only (or as AAF/XML)") from None
                 raise BadInputError(f"{path.name}: the CMX 3600 adapter cannot read it at "
-                                    f"{float(rate):.3f} fps: {_one_line(exc)}") from None
+                                    f"{float(rate):.3f} fps: {_one_line(exc)} (pass --rate FPS if that rate "
+                                    "is wrong)") from None
     raise AssertionError("unreachable")
+
+
+_FIRST_RECORD_IN = re.compile(r"^\s*\d{3,6}\s+\S+\s+\S+\s+\S+(?:\s+\d+)?\s+\S+\s+\S+\s+(\d{2}:\d{2}:\d{2}[:;.]\d{2})",
+                              re.MULTILINE)
+
+
+def _edl_start_time(timeline: otio.schema.Timeline, text: str, rate: Fraction) -> None:
+    """The adapter places events from the first record-in on and drops that timecode: it is the timeline's start
+    (e.g. 01:00:00:00), so keep it as `global_start_time` (not as a gap)."""
+    match = _FIRST_RECORD_IN.search(text)
+    if timeline.global_start_time is not None or match is None:
+        return
+    with contextlib.suppress(ValueError):
+        timeline.global_start_time = otio.opentime.from_timecode(match.group(1).replace(";", ":"), float(rate))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -237,29 +287,21 @@ def _pick_timeline(result: otio.core.SerializableObject, path: Path, notes: list
     raise BadInputError(f"{path.name} holds a {type(result).__name__}, not a timeline")
 
 
-def _kdenlive_root(data: bytes) -> Path | None:
-    """The MLT `root` attribute: Kdenlive stores media paths relative to it."""
-    root = SafeET.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
-    value = root.get("root")
-    return Path(value) if value else None
-
-
 def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | None = None
                        ) -> tuple[otio.schema.Timeline, ReadInfo]:
     """Read any supported timeline; return it with what was learnt on the way (format, exact rate, notes)."""
     path = Path(path)
     fmt = timeline_format(path)
     hint = parse_fps(rate_hint) if rate_hint is not None else None
-    data = _read_bytes(path)
+    data = _read_bytes(bundle_document(path) if fmt.suffix == ".fcpxmld" else path)
     _check_magic(data, path, fmt)
     notes: list[str] = []
     media_root: Path | None = None
-    if fmt.xml_root:
-        check_xml_safe(data, path, fmt.xml_root)
+    xml_tree = check_xml_safe(data, path, fmt.xml_root) if fmt.xml_root else None
     try:
         if fmt.suffix == ".edl":
             result = _read_edl(_decode_text(data, path), path, hint, notes)
-        elif fmt.suffix == ".fcpxml":
+        elif fmt.suffix in (".fcpxml", ".fcpxmld"):
             result = read_fcpxml_string(_decode_text(data, path))
         elif fmt.suffix == ".otio":
             text = _decode_text(data, path)
@@ -282,8 +324,8 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
             with _quiet_adapter():
                 result = otio.adapters.read_from_file(str(path), adapter_name="AAF")
         else:
-            if fmt.suffix == ".kdenlive":
-                media_root = _kdenlive_root(data)
+            if fmt.suffix == ".kdenlive" and xml_tree is not None:
+                media_root = Path(xml_tree.get("root")) if xml_tree.get("root") else None  # MLT `root`
             with _quiet_adapter():
                 result = otio.adapters.read_from_string(_decode_text(data, path), adapter_name=fmt.adapter)
     except BadInputError:
@@ -293,7 +335,9 @@ def read_timeline_info(path: str | Path, rate_hint: str | float | Fraction | Non
                             f"({type(exc).__name__}: {_one_line(exc)})") from None
     timeline = _pick_timeline(result, path, notes)
     rate = hint if hint is not None else timeline_rate(timeline)
-    return timeline, ReadInfo(path=path, format=fmt, rate=rate, notes=notes, media_root=media_root)
+    size = sequence_frame_size(xml_tree, fmt.xml_root, timeline)
+    return timeline, ReadInfo(path=path, format=fmt, rate=rate, notes=notes, media_root=media_root,
+                              frame_size=size)
 
 
 def read_timeline(path: str | Path, rate_hint: str | float | Fraction | None = None) -> otio.schema.Timeline:
@@ -414,6 +458,9 @@ def write_timeline(timeline: otio.schema.Timeline, path: str | Path, overwrite: 
         kwargs["use_empty_mob_ids"] = True  # the writer needs a mob ID per clip; new clips have none
     try:
         with atomic_path(path, overwrite) as tmp, _quiet_adapter():
+            if fmt.suffix == ".fcpxmld":
+                raise OutputError(f"{path.name}: an .fcpxmld bundle is written only from an .fcpxmld IN (the "
+                                  "bundle's other files come from it); write OUT as .fcpxml instead")
             if fmt.adapter == "fcpx_xml":
                 tmp.write_text(write_fcpxml_string(ready), encoding="utf-8")
             elif fmt.adapter in ("AAF", "otioz"):

@@ -29,12 +29,18 @@ from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
 from .markers import annotate_request, check_grid_fits
-from .select import Still, find_stills
+from .native import NewClip, NewTrack, has_native_writer, write_native
+from .select import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, Relinker, Still, find_stills
 from .timebase import frames_range
 
 #: Track name used when none is given.
 #: Name of the provenance file kept in the media folder (formats that drop clip metadata still regenerate).
 PROVENANCE_FILE = "stillmotion.json"
+#: Outputs that cannot take a new track faithfully: OUT is written as .otio beside the name asked for.
+LOSSY_OUTPUTS = {
+    ".edl": "a CMX 3600 EDL holds one video track, so it cannot carry the new track next to the editor's",
+    ".aaf": "OTIO's AAF writer regenerates the composition and drops what it does not model",
+}
 _UNSAFE = re.compile(r"[^\w.\-]+", re.UNICODE)
 
 RenderFunction = Callable[[RenderRequest], Any]
@@ -65,6 +71,11 @@ class TimelineSettings:
     partial: bool = False
     #: Read the timeline's markers (stack, audio tracks, music clips) as each still's beat grid.
     beats_from_markers: bool = False
+    #: Generated clips' size without --width/--height: "sequence" (the timeline's frame size where the file
+    #: says) or "image" (the still's own).
+    size: str = "sequence"
+    #: Folders to search, by file name, for media whose recorded path does not exist here (--relink).
+    relink: list[str] = field(default_factory=list)
     #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
     #: render options give them.
     render: dict[str, Any] = field(default_factory=dict)
@@ -107,8 +118,12 @@ def media_folder_for(out: Path) -> Path:
 
 
 def safe_file_name(name: str, index: int, suffix: str = ".mp4") -> str:
-    """A file name from a timeline clip name that cannot leave its folder ('../x', '/etc/y', 'a\\b', NUL...)."""
+    """A file name from a timeline clip name that cannot leave its folder ('../x', '/etc/y', 'a\\b', NUL...),
+    with one extension: a clip named after its media ('shot.png') gives '001_shot.mp4', not '001_shot.png.mp4'."""
     text = unicodedata.normalize("NFC", name or "")
+    stem, dot, ext = text.rpartition(".")
+    if dot and stem and f".{ext.lower()}" in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
+        text = stem
     text = _UNSAFE.sub("_", text).strip("._-")[:80] or "clip"
     return f"{index:03d}_{text}{suffix}"
 
@@ -158,8 +173,11 @@ def extract_video_frame(video: Path, seconds: Fraction, dest: Path, overwrite: b
 
 
 def build_request(still: Still, index: int, rate: Fraction, folder: Path, settings: TimelineSettings,
-                  overwrite: bool = False) -> RenderRequest:
-    """One still's request: exactly its record duration at the timeline's rate, its music, the settings."""
+                  overwrite: bool = False, frame_size: tuple[int, int] | None = None) -> RenderRequest:
+    """One still's request: exactly its record duration at the timeline's rate, its music, the settings.
+
+    With neither --width nor --height, the clip takes the sequence's `frame_size` (the fit policy places the
+    image in it), unless `settings.size` is "image"."""
     from ..images import default_size, load_image
 
     output = _inside(folder, folder / safe_file_name(still.name, index))
@@ -170,7 +188,10 @@ def build_request(still: Still, index: int, rate: Fraction, folder: Path, settin
         still.image = image
     assert image is not None
     loaded = load_image(image)
-    width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
+    if frame_size and settings.size == "sequence" and settings.width is None and settings.height is None:
+        width, height = default_size(frame_size, *frame_size)
+    else:
+        width, height = default_size((loaded.width, loaded.height), settings.width, settings.height)
     extra = dict(settings.render)
     options = dict(extra.pop("options", {}))
     options["timeline"] = {"clip": still.name, "track": still.track_name, "record_start_frame": still.record_start}
@@ -267,12 +288,8 @@ def media_url(media: Path, out: Path, relative: bool) -> str:
     return media.resolve().as_uri()
 
 
-def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutcome], rate: Fraction, out: Path,
-                         track_name: str, relative_media: bool) -> list[otio.schema.Track]:
-    """New video track(s) above the others, each generated clip at exactly its still's record range.
-
-    Stills overlapping in time (on different tracks) go to a second track, and so on, so nothing overlaps.
-    """
+def track_lanes(outcomes: list[ClipOutcome]) -> list[list[ClipOutcome]]:
+    """The outcomes in record order, split into as few lanes (tracks) as keep them from overlapping."""
     lanes: list[list[ClipOutcome]] = []
     for outcome in sorted(outcomes, key=lambda o: (o.still.record_start, o.still.track_index)):
         for lane in lanes:
@@ -281,8 +298,43 @@ def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutc
                 break
         else:
             lanes.append([outcome])
+    return lanes
+
+
+def _has_audio(media: Path) -> bool:
+    import av
+
+    try:
+        with av.open(str(media)) as container:
+            return bool(container.streams.audio)
+    except (av.error.FFmpegError, OSError):
+        return False
+
+
+def native_tracks(outcomes: list[ClipOutcome], track_name: str, rate: Fraction) -> list[NewTrack]:
+    """The new tracks as the add-only native writers take them (same lanes as `add_generated_tracks`)."""
     tracks = []
-    for number, lane in enumerate(lanes):
+    for number, lane in enumerate(track_lanes(outcomes)):
+        track = NewTrack(track_name if number == 0 else f"{track_name} {number + 1}")
+        for outcome in lane:
+            still, request = outcome.still, outcome.request
+            media = Path(request.output)
+            track.clips.append(NewClip(name=f"{still.name} (StillMotion)", media=media,
+                                       record_start=still.record_start, frames=still.frames,
+                                       width=request.width, height=request.height, has_audio=_has_audio(media),
+                                       provenance=provenance(outcome, rate)))
+        tracks.append(track)
+    return tracks
+
+
+def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutcome], rate: Fraction, out: Path,
+                         track_name: str, relative_media: bool) -> list[otio.schema.Track]:
+    """New video track(s) above the others, each generated clip at exactly its still's record range.
+
+    Stills overlapping in time (on different tracks) go to a second track, and so on, so nothing overlaps.
+    """
+    tracks = []
+    for number, lane in enumerate(track_lanes(outcomes)):
         name = track_name if number == 0 else f"{track_name} {number + 1}"
         track = otio.schema.Track(name=name, kind=otio.schema.TrackKind.Video)
         position = 0
@@ -314,6 +366,14 @@ def _write_provenance(folder: Path, entries: dict[str, Any]) -> None:
 # ---------------------------------------------------------------------------------------------------------------
 # the command's work
 # ---------------------------------------------------------------------------------------------------------------
+def still_label(still: Still, rate: Fraction) -> str:
+    """A still as the editor finds it: its name, or (unnamed) its track and record timecode."""
+    if still.clip is not None and getattr(still.clip, "name", ""):
+        return repr(still.name)
+    timecode = otio.opentime.to_timecode(otio.opentime.RationalTime(still.record_start, float(rate)), float(rate))
+    return f"the unnamed still on V{still.track_index + 1} at {timecode}"
+
+
 def _report(line: str) -> None:
     print(f"stillmotion: {line}", file=sys.stderr)
 
@@ -333,7 +393,19 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         if out.resolve() == source.resolve():
             raise BadInputError("OUT is IN: pass --in-place to replace the input (a backup is kept)")
     out_fmt = timeline_format(out)
-    check_output(out, overwrite)
+    redirected = None
+    if out_fmt.suffix in LOSSY_OUTPUTS:
+        redirected = f"{out.name}: {LOSSY_OUTPUTS[out_fmt.suffix]}; wrote {out.with_suffix('.otio').name} instead"
+        out = out.with_suffix(".otio")
+        out_fmt = timeline_format(out)
+        if out.resolve() == source.resolve():
+            raise BadInputError(f"{redirected}, but that is IN: give -o OUT.otio")
+    if out_fmt.suffix == ".fcpxmld":  # a bundle is a folder: only its existence matters here
+        if out.exists() and not overwrite:
+            raise OutputError(f"{out} exists (pass --overwrite to replace it)")
+        check_output(out.parent / f"{out.stem}.fcpxml.check", overwrite=True)  # the folder is writable
+    else:
+        check_output(out, overwrite)
     if not out_fmt.writable:
         raise OutputError(f"{out.name}: {out_fmt.label} cannot be written")
     if settings.executor not in EXECUTORS:
@@ -346,16 +418,27 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         raise BadInputError("--track needs a non-empty name")
 
     timeline, info = read_timeline_info(source, settings.rate)
+    if redirected:
+        info.notes.append(redirected)
     for note in info.notes:
         report(note)
+    relinker = Relinker(settings.relink)
     selection = find_stills(timeline, info.rate, source.resolve().parent, settings.clips, settings.from_video,
-                            settings.audio_track, info.media_root)
+                            settings.audio_track, info.media_root, relinker)
+    for written, found in relinker.relinked.items():
+        info.notes.append(f"relinked {written} -> {found} (OUT keeps the editor's path for that clip)")
+        report(info.notes[-1])
     for problem in selection.problems:
         report(problem)
     if not selection.stills:
         raise BadInputError(f"{source.name}: nothing to animate "
                             f"({len(selection.problems)} problem(s) reported above)" if selection.problems
                             else f"{source.name}: no stills (image clips) on the timeline")
+    silent = [s for s in selection.stills if not s.audio]
+    if silent:
+        shown = ", ".join(still_label(s, info.rate) for s in silent[:8]) + (" …" if len(silent) > 8 else "")
+        info.notes.append(f"{len(silent)} still(s) have no music under them and get ambient motion only: {shown}")
+        report(info.notes[-1])
     existing = {t.name for t in timeline.tracks}
     if settings.track_name in existing:
         raise BadInputError(f"the timeline already has a track named {settings.track_name!r} (use --track)")
@@ -368,7 +451,8 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
     problems = list(selection.problems)
     for index, still in enumerate(selection.stills, start=1):
         try:
-            request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite)
+            request = build_request(still, index, info.rate, folder, settings, overwrite=overwrite,
+                                    frame_size=info.frame_size)
             note = annotate_request(request, timeline, still, info.rate, settings.beats_from_markers)
             if note:
                 report(note)
@@ -394,7 +478,9 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
                             "(the finished clips are kept: run the same command again to render only the rest, "
                             "or pass --partial to write OUT with the clips that are done)")
 
-    add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
+    native = has_native_writer(source, out)
+    if not native:
+        add_generated_tracks(timeline, done, info.rate, out, settings.track_name, out_fmt.relative_media)
     backup = None
     if in_place:
         backup = source.with_name(source.name + ".bak")
@@ -402,8 +488,19 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
         while backup.exists():
             backup = source.with_name(f"{source.name}.bak{counter}")
             counter += 1
-        shutil.copy2(source, backup)
-    write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
+        if source.is_dir():  # an .fcpxmld bundle
+            shutil.copytree(source, backup)
+        else:
+            shutil.copy2(source, backup)
+    if native:
+        # IN is read before OUT is put in place, so --in-place (OUT is IN; IN.bak already copied) works too
+        written = write_native(source, out, native_tracks(done, settings.track_name, info.rate), info.rate,
+                               overwrite=overwrite)
+        for total in written.changed_totals:
+            info.notes.append(f"{out.name}: added to the {out_fmt.label} document, nothing else changed except "
+                              f"the container total {total}")
+    else:
+        write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
     _write_provenance(folder, {o.request.output: provenance(o, info.rate) | {"timeline": str(out.resolve())}
                                for o in done})
     return TimelineSummary(

@@ -11,7 +11,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.parse import unquote, urlparse
 
 import opentimelineio as otio
@@ -24,6 +24,79 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", 
 VIDEO_EXTENSIONS = frozenset({".mov", ".mp4", ".m4v", ".mxf", ".avi", ".mkv", ".webm", ".mts", ".m2ts", ".mpg",
                               ".mpeg", ".dv", ".r3d", ".braw"})
 _WINDOWS_DRIVE = re.compile(r"^/?[A-Za-z]:[\\/]")
+
+
+class Relinker:
+    """Finds media whose recorded path does not exist here (another machine's `C:/…`, `/Users/…`, a moved
+    project) under the folders given with --relink, by file name: exact first, then case-insensitive."""
+
+    def __init__(self, folders: list[str | Path] | None = None) -> None:
+        self.folders = [Path(f) for f in folders or []]
+        self.relinked: dict[str, str] = {}
+        self._exact: dict[str, list[Path]] | None = None
+        self._folded: dict[str, list[Path]] = {}
+
+    def _index(self) -> dict[str, list[Path]]:
+        if self._exact is None:
+            self._exact = {}
+            for folder in self.folders:
+                if not folder.is_dir():
+                    raise BadInputError(f"--relink {folder}: not a folder")
+                for dirpath, _dirs, files in os.walk(folder):
+                    for name in sorted(files):
+                        path = Path(dirpath) / name
+                        self._exact.setdefault(name, []).append(path)
+                        self._folded.setdefault(name.casefold(), []).append(path)
+        return self._exact
+
+    def find(self, written: str) -> Path | None:
+        """The file standing in for media recorded as `written` (a path or URL as the timeline wrote it)."""
+        if not self.folders:
+            return None
+        name = file_name(written)
+        if not name:
+            return None
+        exact = self._index().get(name) or self._folded.get(name.casefold())
+        if not exact:
+            return None
+        self.relinked[written] = str(exact[0])
+        return exact[0]
+
+
+def file_name(written: str) -> str:
+    """The file name of a path or URL as any OS wrote it (`C:\\a\\b.png`, `file:///Users/x/b.png`, `b.png`)."""
+    text = unquote(urlparse(written).path) if written.lower().startswith("file:") else written
+    return PureWindowsPath(text).name if ("\\" in text or _WINDOWS_DRIVE.match(text)) else PurePosixPath(text).name
+
+
+def foreign_path(text: str) -> bool:
+    """A path written on another OS: never looked up relative to the timeline's folder."""
+    return bool(_WINDOWS_DRIVE.match(text)) or "\\" in text
+
+
+def written_path(ref: otio.core.MediaReference) -> str:
+    """The media's path exactly as the timeline wrote it (for messages)."""
+    if isinstance(ref, otio.schema.ImageSequenceReference):
+        return ref.target_url_for_image_number(0)
+    return getattr(ref, "target_url", "") or ""
+
+
+def resolve_media(ref: otio.core.MediaReference, timeline_dir: Path, media_root: Path | None,
+                  relinker: Relinker | None) -> tuple[Path | None, str]:
+    """(local file or None, the path as written): the recorded path if it exists here, else a relinked one."""
+    written = written_path(ref)
+    path = media_path(ref, timeline_dir, media_root)
+    if (path is None or not path.is_file()) and relinker is not None and written:
+        found = relinker.find(written)
+        if found is not None:
+            return found, written
+    return path, written
+
+
+def missing_hint(relinker: Relinker | None) -> str:
+    if relinker is not None and relinker.folders:
+        return f"not found under --relink {', '.join(str(f) for f in relinker.folders)} either"
+    return "pass --relink DIR to search a folder for it by file name"
 
 
 @dataclass
@@ -54,10 +127,13 @@ class Selection:
 
     stills: list[Still] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Stills whose media is not here: (video track index, record start, name), to show as offline stills.
+    offline: list[tuple[int, int, str]] = field(default_factory=list)
 
 
 def media_path(ref: otio.core.MediaReference, timeline_dir: Path, media_root: Path | None = None) -> Path | None:
-    """The local file a media reference names (file:// URLs, plain or relative paths), or None if it has none."""
+    """The local file a media reference names (file:// URLs, plain or relative paths), or None if it has none
+    (or names a Windows path, which no file here can be: --relink finds those by name)."""
     if isinstance(ref, otio.schema.ImageSequenceReference):
         url = ref.target_url_for_image_number(0)
     elif isinstance(ref, otio.schema.ExternalReference):
@@ -77,6 +153,8 @@ def media_path(ref: otio.core.MediaReference, timeline_dir: Path, media_root: Pa
         return None  # http:, urn:, ... name no local file
     else:
         text = url
+    if foreign_path(text):
+        return None  # another OS's path names no file here, and is never taken relative to the timeline's folder
     path = Path(text)
     if not path.is_absolute():
         base = media_root if media_root is not None and media_root.is_absolute() else timeline_dir
@@ -121,7 +199,8 @@ def _file_offset(clip: otio.schema.Clip, source_time: otio.opentime.RationalTime
 
 
 def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, timeline_dir: Path,
-               audio_track: int | None, media_root: Path | None, problems: list[str]) -> None:
+               audio_track: int | None, media_root: Path | None, problems: list[str],
+               relinker: Relinker | None = None) -> None:
     """Fill `still.audio` with the audio clips overlapping its record range, in the still's clip time."""
     audio_tracks = list(timeline.audio_tracks())
     if audio_track is not None:
@@ -144,11 +223,11 @@ def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, tim
             if not (track.enabled and item.enabled):  # muted audio is not heard, so it does not drive motion
                 problems.append(f"audio {item.name!r} on A{number} under still {still.name!r} is muted; not used")
                 continue
-            path = media_path(item.media_reference, timeline_dir, media_root)
+            path, written = resolve_media(item.media_reference, timeline_dir, media_root, relinker)
             if path is None or not path.is_file():
-                shown = path or getattr(item.media_reference, "target_url", None) or item.name
                 problems.append(f"audio {item.name!r} on A{number} under still {still.name!r} is offline "
-                                f"({shown}); rendering that stretch without it")
+                                f"({written or item.name!r}; {missing_hint(relinker)}); rendering that stretch "
+                                "without it")
                 continue
             if _time_warps(item):
                 problems.append(f"audio {item.name!r} on A{number} has a speed change "
@@ -162,9 +241,17 @@ def find_music(timeline: otio.schema.Timeline, still: Still, rate: Fraction, tim
                                        "record_start": str(lo - start)})
 
 
+def _record_timecode(item: otio.core.Item, rate: Fraction) -> str:
+    start = item.range_in_parent().start_time
+    try:
+        return otio.opentime.to_timecode(start.rescaled_to(float(rate)), float(rate))
+    except (ValueError, TypeError):
+        return f"frame {to_frames(start, rate)}"
+
+
 def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Path, names: list[str] | None = None,
                 from_video: bool = False, audio_track: int | None = None,
-                media_root: Path | None = None) -> Selection:
+                media_root: Path | None = None, relinker: Relinker | None = None) -> Selection:
     """Every still on the timeline's video tracks (or the named ones), with the music under each."""
     selection = Selection()
     wanted = set(names) if names else None
@@ -186,7 +273,8 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
             if wanted is not None and item.name not in wanted:
                 continue
             seen.add(item.name)
-            label = f"{item.name!r} on V{track_index + 1}"
+            label = f"{item.name!r} on V{track_index + 1}" if item.name else \
+                f"unnamed clip on V{track_index + 1} at {_record_timecode(item, rate)}"
             if wanted is None and not (track.enabled and item.enabled):
                 selection.problems.append(f"still {label} is disabled; skipped (name it with --clips to animate it)")
                 continue
@@ -204,10 +292,11 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
             if warps:
                 selection.problems.append(f"still {label} has a time-warp effect ({', '.join(warps)}); "
                                           "ignored (a still is animated for its record duration)")
-            path = media_path(ref, timeline_dir, media_root)
+            path, written = resolve_media(ref, timeline_dir, media_root, relinker)
             if path is None or not path.is_file():
-                shown = path or getattr(ref, "target_url", None) or "no media reference"
-                selection.problems.append(f"media for {label} is missing ({shown}); skipped")
+                selection.problems.append(f"media for {label} is missing ({written or 'no media reference'!r}: "
+                                          f"{missing_hint(relinker)}); skipped")
+                selection.offline.append((track_index, start, item.name or written))
                 continue
             still = Still(clip=item, name=item.name or path.stem, track_index=track_index,
                           track_name=track.name, record_start=start, frames=frames,
@@ -215,7 +304,7 @@ def find_stills(timeline: otio.schema.Timeline, rate: Fraction, timeline_dir: Pa
             if not is_still:
                 still.video = path
                 still.video_time = _file_offset(item, item.trimmed_range().start_time)
-            find_music(timeline, still, rate, timeline_dir, audio_track, media_root, selection.problems)
+            find_music(timeline, still, rate, timeline_dir, audio_track, media_root, selection.problems, relinker)
             selection.stills.append(still)
     if wanted is not None:
         for name in sorted(wanted - seen):

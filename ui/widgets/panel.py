@@ -57,6 +57,7 @@ ACTIONS = {
     "tap_tempo_requested": "tap_tempo",
     "shift_grid_requested": "shift_grid",
     "reset_grid_requested": "reset_grid",
+    "relink_requested": "relink",
 }
 #: Panels narrower than this stack their two columns (a docked panel) instead of placing them side by side.
 TWO_COLUMN_WIDTH = 1000
@@ -117,6 +118,7 @@ class StillMotionPanel(QWidget):
     tap_tempo_requested = Signal()
     shift_grid_requested = Signal(float)
     reset_grid_requested = Signal()
+    relink_requested = Signal(str)
 
     def __init__(self, vm: PanelViewModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -140,7 +142,9 @@ class StillMotionPanel(QWidget):
         for widget in (self.title, self.path):
             bar.addWidget(widget)
         bar.setStretch(1, 1)
-        for widget in (self.track_stills, self.open, self.save):
+        self.relink = QToolButton(text="Relink…", toolTip="Find offline media (a path from another machine) "
+                                  "by file name in a folder; the saved file keeps the editor's paths")
+        for widget in (self.track_stills, self.open, self.relink, self.save):
             bar.addWidget(widget)
         root.addLayout(bar)
 
@@ -205,6 +209,7 @@ class StillMotionPanel(QWidget):
     def _wire(self) -> None:
         self.open.clicked.connect(self._ask_open)
         self.save.clicked.connect(lambda: self.save_requested.emit(False))
+        self.relink.clicked.connect(self._ask_relink)
         self.track_stills.clicked.connect(self._select_track_of_primary)
         self.banner.dismissed.connect(self.error_dismissed)
         self.overview.clip_clicked.connect(lambda key, mode: self.select_requested.emit([key], mode))
@@ -289,9 +294,14 @@ class StillMotionPanel(QWidget):
     # helpers for actions that need a little view state
     def _ask_open(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open timeline", "", "Timelines (*.otio *.otioz *.xml "
-                                              "*.fcpxml *.edl *.kdenlive *.aaf);;All files (*)")
+                                              "*.fcpxml *.fcpxmld *.edl *.kdenlive *.aaf);;All files (*)")
         if path:
             self.open_requested.emit(path)
+
+    def _ask_relink(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Folder holding the offline media")
+        if folder:
+            self.relink_requested.emit(folder)
 
     def _select_track_of_primary(self) -> None:
         vm = self.vm
