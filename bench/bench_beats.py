@@ -192,7 +192,7 @@ def three_minutes_warm(songs: list[dict]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=int, default=40, help="development seeds 0..N-1 (tune on these only)")
+    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the level scorer was fit on 0..399)")
     parser.add_argument("--fresh", type=int, default=40, help="fresh seeds drawn this run")
     parser.add_argument("--fresh-start", type=int, help="repeat a run's fresh range (printed by that run)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stillmotion-bench" / "musicgen"),

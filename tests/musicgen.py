@@ -258,7 +258,7 @@ def render_set(outdir: Path, tracks: list[TrackSpec] | None = None) -> dict[str,
 # ---------------------------------------------------------------------------------------------------------------
 
 #: Bump when a seed's song changes (the on-disk render cache is keyed by seed + version).
-GEN_VERSION = 1
+GEN_VERSION = 2  # 2: the 6/8 bass figure spans one bar, not two
 GEN_RATE = 22050
 STYLES = ("four_floor", "breakbeat", "dnb", "trap", "swing", "shuffle", "ballad", "piano_only", "strings_only",
           "reggae", "bossa", "waltz", "six_eight", "twelve_eight", "rock", "funk")
@@ -477,7 +477,8 @@ def _song_bass_keys(spec: SongSpec, bar: int, events: list, rng: random.Random, 
                 if beat == 0:
                     _note(events, t, TPB - 20, BASS_CH, root, bass_vel)
             elif st in ("six_eight", "twelve_eight", "swing", "shuffle"):
-                _note(events, t, TPB - 30, BASS_CH, root + (0, 7, 12, 7)[beat % 4], bass_vel)
+                figure = (0, 7) if m == 2 else (0, 7, 12, 7)  # one figure per bar: a 6/8 bar is 2 beats
+                _note(events, t, TPB - 30, BASS_CH, root + figure[beat % len(figure)], bass_vel)
             elif st in ("ballad", "piano_only"):
                 if beat % 2 == 0:
                     _note(events, t, 2 * TPB - 30, BASS_CH, root, bass_vel)

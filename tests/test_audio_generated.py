@@ -17,18 +17,23 @@ from musicgen import render_spec, song_spec
 from stillmotion.engine.audio import analyze
 
 
-def _spec(seed: int, **changes):
+def _spec(style: str, **changes):
+    """The first development seed of that style, with `changes` applied."""
+    seed = next(s for s in range(200) if song_spec(s).style == style)
     return dataclasses.replace(song_spec(seed), **changes)
+
+
+STEADY = {"tempo_change": "none"}
 
 
 #: name → (spec, minimum beat F, minimum downbeat F)
 SONGS = {
-    "house_124": (_spec(19, bpm_start=124.0, bpm_end=124.0, tempo_change="none", bars=16), 0.95, 0.9),
-    "ramp_90_128": (_spec(16, bpm_start=90.0, bpm_end=128.0, tempo_change="ramp", bars=16), 0.9, 0.75),
-    "waltz": (_spec(11), 0.95, 0.9),
-    "twelve_eight": (_spec(2, tempo_change="none", bpm_end=song_spec(2).bpm_start), 0.95, 0.9),
-    "dnb": (_spec(35), 0.95, 0.9),
-    "funk": (_spec(6), 0.95, 0.9),
+    "house_124": (_spec("four_floor", bpm_start=124.0, bpm_end=124.0, bars=16, intro_bars=0, **STEADY), 0.95, 0.9),
+    "ramp_90_128": (_spec("rock", bpm_start=90.0, bpm_end=128.0, tempo_change="ramp", bars=16), 0.9, 0.75),
+    "waltz": (_spec("waltz", bpm_start=150.0, bpm_end=150.0, **STEADY), 0.95, 0.9),
+    "twelve_eight": (_spec("twelve_eight", bpm_start=80.0, bpm_end=80.0, **STEADY), 0.95, 0.9),
+    "dnb": (_spec("dnb", bpm_start=172.0, bpm_end=172.0, **STEADY), 0.95, 0.9),
+    "funk": (_spec("funk", bpm_start=100.0, bpm_end=100.0, **STEADY), 0.95, 0.9),
 }
 
 

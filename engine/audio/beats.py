@@ -34,6 +34,9 @@ TIGHTNESS = 200.0
 #: MIN_PEAKINESS × its median above the floor (stationary noise: ≈ 2.3; music with attacks: 20-500).
 MIN_PULSE_LEVEL = 1e-3
 MIN_PEAKINESS = 2.4
+#: In compound time, chords changing at the half bar as strongly as this (fraction of the bar's own change
+#: contrast) make a 4-beat reading a bar of 2 (6/8).
+COMPOUND_HALF_BAR = 0.35
 #: Tempi an editor may give as a hint or a search range (BPM).
 HINT_LIMITS = (20.0, 400.0)
 #: A tempo hint fixes the metrical level: the search spans this many octaves either side of it (±23 %), enough
@@ -212,12 +215,12 @@ LEVEL_FEATURES = ("full", "low", "high", "harmony")
 #: Linear scorer over the candidates' features (see level_features for the order). Fit by conditional logistic
 #: regression on the DEVELOPMENT seeds of tests/musicgen.py only (bench/fit_levels.py); scored on fresh seeds.
 LEVEL_WEIGHTS = np.array([
-    -3.1914, 0.0061, 1.7907, -0.3698, 0.4721,    # full mix ACF at 0.5, 1, 2, 3, 4 beats
-    -3.2577, 1.0122, -0.5758, 0.4300, 0.5220,    # low band (kick, bass)
-    0.5946, 2.5871, -0.8466, -0.7539, 0.0286,    # high bands (hats, cymbals)
-    0.4108, -0.9694, -1.7596, -0.3112, 2.5243,   # harmonic novelty (chord changes)
-    -0.3415, -0.7839,                            # log2(tempo / 115) and its square
-    0.3415, 0.1475, 0.3415, -0.2187, 0.3415, -0.6305,  # log2(notes per beat), squared: full, low, high
+    -3.7833, -0.2256, 1.7525, -0.6542, 0.6038,   # full mix ACF at 0.5, 1, 2, 3, 4 beats
+    -2.9033, 0.6462, -0.0146, 0.2361, 0.6455,    # low band (kick, bass)
+    -0.2954, 2.0601, -0.3154, 0.7095, -0.0542,   # high bands (hats, cymbals)
+    0.2501, -0.7465, -2.4369, 0.1650, 2.0554,    # harmonic novelty (chord changes)
+    -0.4109, -0.8036,                            # log2(tempo / 115) and its square
+    0.4109, -0.1875, 0.4109, -0.0468, 0.4109, -0.3060,  # log2(notes per beat), squared: full, low, high
 ])
 
 
@@ -405,11 +408,12 @@ def _harmonic_change(chroma_b: np.ndarray, context: int = 2) -> np.ndarray:
 
 
 def detect_meter(beats: np.ndarray, low_onset: np.ndarray, onset: np.ndarray, chroma: np.ndarray,
-                 low_energy: np.ndarray) -> tuple[int | None, int]:
+                 low_energy: np.ndarray, compound: bool = False) -> tuple[int | None, int]:
     """(meter, index of the first downbeat among `beats`).
 
-    Meter: which bar length (3 or 4 beats) makes beat-synchronous features repeat best. Phase: downbeats carry
-    the kick / bass (low-band onsets and energy) and the chord changes.
+    Meter: which bar length (3 or 4 beats) makes beat-synchronous features repeat best; in compound time
+    (beats split in three) a 4-beat reading whose chords change every 2 beats is a 6/8 bar of 2 dotted
+    quarters. Phase: downbeats carry the kick / bass (low-band onsets and energy) and the chord changes.
     """
     if beats.size < 8:
         return None, 0
@@ -433,7 +437,21 @@ def detect_meter(beats: np.ndarray, low_onset: np.ndarray, onset: np.ndarray, ch
 
     accent = 1.0 * _zscore(low_at) + 0.6 * _zscore(low_e) + 1.0 * _zscore(change) + 0.3 * _zscore(on_at)
     phases = [float(np.mean(accent[p::meter])) for p in range(meter)]
-    return meter, int(np.argmax(phases))
+    first = int(np.argmax(phases))
+    if compound and meter == 4 and beats.size >= 12:
+        folded = np.array([float(np.mean(change[(first + p) % 4::4])) for p in range(4)])
+        spread = folded[0] - folded.min()
+        if spread > 0 and folded[2] >= folded[0] - COMPOUND_HALF_BAR * spread:
+            return 2, first % 2
+    return meter, first
+
+
+def _mean_acf_at(acf: np.ndarray, centres: np.ndarray, beats: np.ndarray, lags: np.ndarray) -> float:
+    """Mean windowed ACF at a per-beat lag (frames), each beat read in its nearest window."""
+    rows = np.clip(np.searchsorted(centres, beats), 0, acf.shape[0] - 1)
+    lo = np.clip(np.floor(lags).astype(int), 0, acf.shape[1] - 2)
+    frac = np.clip(lags - lo, 0.0, 1.0)
+    return float(np.mean(acf[rows, lo] * (1 - frac) + acf[rows, lo + 1] * frac))
 
 
 def _tempo_from_beats(beats: np.ndarray, span: int = 8) -> float:
@@ -501,7 +519,9 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
                           np.zeros(0, dtype=np.int64), np.zeros(0))
     beats = beat_frames / hop_rate
     tempo = _tempo_from_beats(beats)
-    meter, first = detect_meter(beat_frames, low_onset, env, chroma, low_energy)
+    lag = 60.0 * hop_rate / local_bpm[beat_frames]
+    compound = bool(_mean_acf_at(acf, centres, beats, lag / 3) > _mean_acf_at(acf, centres, beats, lag / 2))
+    meter, first = detect_meter(beat_frames, low_onset, env, chroma, low_energy, compound)
     if meter is None:  # too few beats to tell bars apart: positions unknown (0)
         positions = np.zeros(beats.size, dtype=np.int64)
         downbeats = np.zeros(0)
