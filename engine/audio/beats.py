@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..reproducible import matmul
+
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
 PRIOR_BPM, PRIOR_OCTAVES = 115.0, 1.0
@@ -87,7 +89,7 @@ def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
     zero = acf[:, :1]
     acf = np.where(zero > 1e-12, acf / np.maximum(zero, 1e-12), 0.0)
     basis = np.exp(-2j * np.pi * np.outer(np.arange(win) / hop_rate, bpms / 60.0))
-    dft = np.abs(frames @ basis)
+    dft = np.abs(matmul(frames, basis))
     dft = dft / np.maximum(dft.max(axis=1, keepdims=True), 1e-12)
     centres = (starts + win / 2) / hop_rate
     return acf, dft, centres, energy
