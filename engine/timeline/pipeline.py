@@ -60,6 +60,8 @@ class TimelineSettings:
     ray_address: str | None = None
     #: Ray nodes see the same paths as this machine (else media travel through Ray as bytes).
     shared_storage: bool = False
+    #: Keep finished clips of the same work made by other code (another StillMotion version) instead of re-rendering.
+    reuse_stale: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
     #: Other RenderRequest fields for every clip (intensity, fit, anchor, prompts, qc, options), as the shared
@@ -191,7 +193,8 @@ def render_one(request: RenderRequest) -> Any:
 def render_requests(outcomes: list[ClipOutcome], executor: str = "local", workers: int | None = None,
                     render: RenderFunction | None = None,
                     on_done: Callable[[ClipOutcome], None] | None = None, *, ray_address: str | None = None,
-                    timeline: str | None = None, shared_storage: bool = False) -> list[ClipOutcome]:
+                    timeline: str | None = None, shared_storage: bool = False,
+                    reuse_stale: bool = False) -> list[ClipOutcome]:
     """Render every outcome's request; a clip's failure is recorded on it and the others go on.
 
     By default the batch goes through the job store and an executor (`run_batch`): finished clips are reused,
@@ -201,7 +204,7 @@ def render_requests(outcomes: list[ClipOutcome], executor: str = "local", worker
         raise BadInputError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if render is None:
         items = run_batch([o.request for o in outcomes], executor, workers=workers, ray_address=ray_address,
-                          timeline=timeline, shared_storage=shared_storage)
+                          timeline=timeline, shared_storage=shared_storage, reuse_stale=reuse_stale)
         for outcome, item in zip(outcomes, items, strict=True):
             if item.status == "done":
                 outcome.result = item.render_result()
@@ -370,7 +373,8 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
             continue
         outcomes.append(ClipOutcome(still, request))
     render_requests(outcomes, settings.executor, settings.workers, render, ray_address=settings.ray_address,
-                    timeline=str(out.resolve()), shared_storage=settings.shared_storage)
+                    timeline=str(out.resolve()), shared_storage=settings.shared_storage,
+                    reuse_stale=settings.reuse_stale)
     done = [o for o in outcomes if o.error is None]
     failed = [o for o in outcomes if o.error is not None]
     for outcome in failed:
