@@ -113,7 +113,8 @@ def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: n
     request = inputs.request
     codec = "prores4444" if request.options.get("alpha") else "h264"
     metadata = {"comment": json.dumps({"stillmotion": {"request": _portable_request_json(request),
-                                                       "schedule": inputs.schedule.to_json()}})}
+                                                       "schedule": inputs.schedule.to_json()}},
+                                       sort_keys=True)}  # key order must not depend on where the JSON came from
     written = 0
     with VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
                      metadata=metadata, key_frames=(request.anchor_frame(),)) as writer:

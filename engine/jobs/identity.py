@@ -137,6 +137,26 @@ def work_id(request: RenderRequest) -> str:
     return _hash(data)
 
 
+def frame_digests(path: str | os.PathLike[str]) -> list[str]:
+    """SHA-256 of each decoded frame (RGB bytes): what "the same clip" means when containers may differ."""
+    from ..video import read_frames
+
+    return [hashlib.sha256(frame.tobytes()).hexdigest() for frame in read_frames(path)]
+
+
+def compare_clips(stored: tuple[tuple[str, int], list[str]] | None, path: str | os.PathLike[str]
+                  ) -> dict[str, Any]:
+    """How the clip at `path` compares with `stored` ((sha256, size), frame digests) of the clip it replaced."""
+    if stored is None:
+        return {"stored": False, "identical_bytes": False, "identical_frames": False}
+    new_frames = frame_digests(path)
+    old_bytes, old_frames = stored
+    differing = [i for i, (a, b) in enumerate(zip(old_frames, new_frames, strict=False)) if a != b]
+    differing += list(range(min(len(old_frames), len(new_frames)), max(len(old_frames), len(new_frames))))
+    return {"stored": True, "identical_bytes": output_digest(path) == old_bytes, "identical_frames": not differing,
+            "frames_differing": len(differing), "first_difference": differing[0] if differing else None}
+
+
 def output_digest(path: str | os.PathLike[str]) -> tuple[str, int]:
     """(SHA-256, size) of a rendered file, read fresh (outputs are checked, never trusted from a cache)."""
     digest = hashlib.sha256()

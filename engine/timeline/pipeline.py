@@ -25,6 +25,7 @@ import opentimelineio as otio
 from ..atomic import atomic_path, check_output, write_text
 from ..errors import BadInputError, OutputError, StillMotionError
 from ..jobs.batch import EXECUTORS, run_batch
+from ..jobs.identity import code_digest, compare_clips, frame_digests, output_digest
 from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
@@ -255,7 +256,7 @@ def provenance(outcome: ClipOutcome, rate: Fraction) -> dict[str, Any]:
         "source_image": request.image, "source_clip": still.name, "source_track": still.track_name,
         "record_range": {"start_frame": still.record_start, "frames": still.frames, "rate": str(rate)},
         "audio": still.audio_ranges, "qc": getattr(result, "qc", None), "request": request.to_json(),
-        "output": request.output,
+        "output": request.output, "code": code_digest(request.engine),
     })
 
 
@@ -466,7 +467,11 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
     if seed is not None:
         request.seed = seed
     request.overwrite = True
+    existing = Path(request.output)
+    stored = (output_digest(existing), frame_digests(existing)) if existing.is_file() else None
     result = render(request)
+    comparison = compare_clips(stored, request.output)
+    comparison["why"] = _why_different(comparison, data, request)
     still = Still(clip=clip or otio.schema.Clip(), name=data.get("source_clip", clip_name), track_index=0,
                   track_name=data.get("source_track", ""), record_start=data["record_range"]["start_frame"],
                   frames=data["record_range"]["frames"], image=Path(request.image),
@@ -478,7 +483,22 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
         write_timeline(timeline, out, overwrite=True, rate=info.rate)
     _write_provenance(folder, {request.output: updated | {"timeline": str(out.resolve())}})
     return {"clip": still.name, "output": request.output, "seed": updated["seed"], "qc": updated["qc"],
-            "frames": still.frames, "rate": str(rate)}
+            "frames": still.frames, "rate": str(rate), "comparison": comparison}
+
+
+def _why_different(comparison: dict[str, Any], stored: dict[str, Any], request: RenderRequest) -> str | None:
+    """Why a regenerated clip is not the stored one (None when it is)."""
+    if not comparison["stored"]:
+        return "there was no stored clip to compare with"
+    if comparison["identical_frames"]:
+        return None
+    if request.seed != stored["request"].get("seed"):
+        return f"a new seed ({stored['request'].get('seed')} -> {request.seed})"
+    if stored.get("code") and stored["code"] != code_digest(request.engine):
+        return "the stored clip was made by other StillMotion code"
+    if not stored.get("code"):
+        return "the stored clip predates code digests (it may have been made by other code)"
+    return "same request and code, different frames: a determinism bug, please report it"
 
 
 __all__ = [
