@@ -190,9 +190,11 @@ def test_tiny_diffusion_frames_are_the_same_for_any_thread_count(tiny_ltx: Path,
         monkeypatch.setenv(name, "2")
     POOL.shutdown()
     first, second = _moved([base], tmp_path / "here"), _moved([base], tmp_path / "again")
-    render_clip(first[0])
+    result = render_clip(first[0])
     render_clip(second[0])
     reference = _digests(first)
     assert len(reference[0]) == 9
+    assert result.engine_summary["kernels"] == {"device": "cpu", "torch": result.engine_summary["kernels"]["torch"],
+                                                "threads": 4}  # the kernel class is recorded with the clip
     assert _digests(second) == reference
     assert _digests(_in_subprocess([base], tmp_path / "threads1", 1)) == reference

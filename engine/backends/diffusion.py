@@ -282,12 +282,13 @@ def _kernel_class(device: str) -> dict[str, Any]:
     compute capability and library builds): recorded with every clip, see docs/cluster.md."""
     import torch
 
-    kernels: dict[str, Any] = {"device": device, "torch": torch.__version__, "threads": torch.get_num_threads()}
+    # plain str and int only: a TorchVersion in the summary would import torch in the parent when unpickled
+    kernels: dict[str, Any] = {"device": device, "torch": str(torch.__version__), "threads": int(torch.get_num_threads())}
     if device.startswith("cuda") and torch.cuda.is_available():
         index = torch.cuda.current_device()
         kernels.update(gpu=torch.cuda.get_device_name(index),
                        capability=".".join(map(str, torch.cuda.get_device_capability(index))),
-                       cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+                       cuda=str(torch.version.cuda), cudnn=int(torch.backends.cudnn.version() or 0))
     return kernels
 
 
