@@ -98,12 +98,23 @@ def _mixed_audio(request: RenderRequest) -> audio.SegmentMix | None:
     return audio.SegmentMix(request.audio, request.duration, AUDIO_RATE, channels=2)
 
 
+def _portable_request_json(request: RenderRequest) -> dict[str, Any]:
+    """The request as embedded in the clip, without what only this machine knows (its paths, --overwrite): a
+    Ray task sees its inputs under temporary names, and the file must be the same bytes wherever it was made."""
+    data = request.to_json()
+    for local in ("output", "overwrite", "image", "end_image"):
+        data.pop(local, None)
+    data["audio"] = [{k: v for k, v in seg.items() if k != "path"} for seg in data["audio"]]
+    return data
+
+
 def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: audio.SegmentMix | None,
                     qc: QCAccumulator | None, on_event: EventSink, cancel: CancelToken) -> int:
     request = inputs.request
     codec = "prores4444" if request.options.get("alpha") else "h264"
-    metadata = {"comment": json.dumps({"stillmotion": {"request": request.to_json(),
-                                                       "schedule": inputs.schedule.to_json()}})}
+    metadata = {"comment": json.dumps({"stillmotion": {"request": _portable_request_json(request),
+                                                       "schedule": inputs.schedule.to_json()}},
+                                       sort_keys=True)}  # key order must not depend on where the JSON came from
     written = 0
     with VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
                      metadata=metadata, key_frames=(request.anchor_frame(),)) as writer:

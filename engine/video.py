@@ -35,6 +35,12 @@ CODECS = {
 #: lets warp + encode keep up with ffmpeg's zoompan. Pass `x264_params=""` for the plain preset.
 X264_SPEED_PARAMS = "subme=1:partitions=none:me=dia"
 
+#: libx264 frame threads, the same on every machine. With threads=auto (1.5 x cores) the stream depended on where
+#: it was encoded: x264 records its thread count in the stream, and frame threads bound the vertical motion search
+#: to rows the other threads have finished. A fixed count keeps a clip the same bytes in a panel, a worker or a Ray
+#: task (decoded frames were already equal in every case measured; see docs/cluster.md for the cost).
+X264_THREADS = 4
+
 #: Full-range chroma (OpenCV's YCrCb) -> limited-range BT.601 chroma, per channel of a YCrCb image (Y unused).
 _LIMITED_CHROMA = np.clip(np.round(128 + (np.arange(256) - 128) * 224 / 255), 0, 255).astype(np.uint8)
 _YCRCB_TO_LIMITED = np.dstack([np.arange(256, dtype=np.uint8), _LIMITED_CHROMA, _LIMITED_CHROMA]).reshape(1, 256, 3)
@@ -115,6 +121,8 @@ class VideoWriter:
             self._video.codec_context.thread_type = "FRAME"
         else:
             self._video.options = {"profile": "4444"}
+        if codec == "h264":  # see X264_THREADS: the stream must not depend on the machine's core count
+            threads = threads or X264_THREADS
         if threads:
             self._video.codec_context.thread_count = threads
         self._has_alpha = codec == "prores4444"

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInputError
+from ..reproducible import matmul
 
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
@@ -144,7 +145,7 @@ def tempogram(env: np.ndarray, hop_rate: float, bpms: np.ndarray
     acf, frames, starts, energy = window_acf(env, hop_rate)
     win = frames.shape[1]
     basis = np.exp(-2j * np.pi * np.outer(np.arange(win) / hop_rate, bpms / 60.0))
-    dft = np.abs(frames @ basis)
+    dft = np.abs(matmul(frames, basis))
     dft = dft / np.maximum(dft.max(axis=1, keepdims=True), 1e-12)
     centres = (starts + win / 2) / hop_rate
     return acf, dft, centres, energy
@@ -306,7 +307,7 @@ def choose_level(envelopes: list[np.ndarray], hop_rate: float, bpm_path: np.ndar
     multipliers = [m for m in LEVEL_MULTIPLIERS if limits[0] <= typical * m <= limits[1]]
     if len(multipliers) < 2 or not np.any(LEVEL_WEIGHTS):
         return 1.0
-    score = level_features(envelopes, hop_rate, bpm_path, multipliers) @ LEVEL_WEIGHTS
+    score = matmul(level_features(envelopes, hop_rate, bpm_path, multipliers), LEVEL_WEIGHTS[:, None])[:, 0]
     return float(multipliers[int(np.argmax(score))])
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..reproducible import matmul
+
 BLOCK_S = 0.5
 #: Kernel half-width (s) and the shortest section accepted (s).
 KERNEL_S = 8.0
@@ -55,7 +57,7 @@ def find_sections(timbre: np.ndarray, chroma: np.ndarray, energy: np.ndarray, on
     half = int(round(KERNEL_S / block_s))
     if n > 2 * half + 2:
         x = x / (np.linalg.norm(x, axis=0, keepdims=True) + 1e-9)
-        ssm = x.T @ x
+        ssm = matmul(x.T, x)
         k = np.arange(-half, half)[:, None] + 0.5
         sign = np.sign(k) * np.sign(k.T)
         gauss = np.exp(-0.5 * ((k / (half * 0.5)) ** 2 + (k.T / (half * 0.5)) ** 2))

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..reproducible import matmul
+
 #: Analysis sample rate, FFT size and hop: 86.13 envelope frames per second, 46 ms windows.
 SAMPLE_RATE = 22050
 N_FFT = 1024
@@ -135,7 +137,7 @@ def stft_power(y: np.ndarray, n_fft: int = N_FFT, hop: int = HOP) -> np.ndarray:
 def _bands_db(power: np.ndarray, freqs: np.ndarray, bands: tuple[tuple[float, float], ...]) -> np.ndarray:
     """Summed power in each band, dB (one matrix product over the spectrogram)."""
     masks = np.stack([(freqs >= lo) & (freqs < hi) for lo, hi in bands]).astype(np.float32)
-    return 10.0 * np.log10(masks @ power + 1e-12)
+    return 10.0 * np.log10(matmul(masks, power) + 1e-12)
 
 
 def _normalise_db(db: np.ndarray, audible: np.ndarray, floor_ref: float | None = None) -> np.ndarray:
@@ -174,7 +176,7 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     total_db = 10.0 * np.log10(power.sum(axis=0) / full_scale + 1e-12)
     audible = total_db > SILENCE_DBFS
 
-    mel = mel_filterbank(sample_rate) @ power
+    mel = matmul(mel_filterbank(sample_rate), power)
     # Loudness-independent log compression: scale by the song's typical level first.
     level = float(np.percentile(mel[:, audible].sum(axis=0), 90)) if audible.any() else 1.0
     log_mel = np.log1p(mel * (1000.0 / max(level, 1e-12) * N_MELS))
@@ -207,14 +209,14 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     band_floor = all_ref - 30.0
 
     chroma_power = stft_power(y, CHROMA_N_FFT, CHROMA_HOP)
-    chroma = chroma_filterbank(sample_rate) @ np.sqrt(chroma_power)
+    chroma = matmul(chroma_filterbank(sample_rate), np.sqrt(chroma_power))
     chroma = chroma / (chroma.max(axis=0, keepdims=True) + 1e-12)
     # Back onto the hop grid (each chroma frame is centred on every 4th hop frame).
     chroma = np.repeat(chroma, CHROMA_HOP // HOP, axis=1)
     chroma = np.pad(chroma, ((0, 0), (CHROMA_HOP // HOP // 2, 0)), mode="edge")[:, :n]
     if chroma.shape[1] < n:
         chroma = np.pad(chroma, ((0, 0), (0, n - chroma.shape[1])), mode="edge")
-    timbre = _dct_matrix(13, N_MELS) @ np.log(mel + 1e-10)
+    timbre = matmul(_dct_matrix(13, N_MELS), np.log(mel + 1e-10))
 
     return Envelopes(
         hop_rate=hop_rate,

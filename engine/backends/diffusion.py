@@ -277,6 +277,21 @@ class MemoryPlan:
                 "vae_tiling": self.vae_tiling, "vae_slicing": self.vae_slicing}
 
 
+def _kernel_class(device: str) -> dict[str, Any]:
+    """What decides the exact bits of a diffusion render besides the request (GPU kernels differ by device model,
+    compute capability and library builds): recorded with every clip, see docs/cluster.md."""
+    import torch
+
+    # plain str and int only: a TorchVersion in the summary would import torch in the parent when unpickled
+    kernels: dict[str, Any] = {"device": device, "torch": str(torch.__version__), "threads": int(torch.get_num_threads())}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        kernels.update(gpu=torch.cuda.get_device_name(index),
+                       capability=".".join(map(str, torch.cuda.get_device_capability(index))),
+                       cuda=str(torch.version.cuda), cudnn=int(torch.backends.cudnn.version() or 0))
+    return kernels
+
+
 def plan_memory(options: dict[str, Any], free_vram_gb: float | None, bf16_supported: bool = True) -> MemoryPlan:
     """Settings from the user's options, with defaults chosen by free VRAM (None: no GPU → CPU, fp32).
 
@@ -783,6 +798,7 @@ class DiffusionRuntime:
             _PIPELINE_CACHE.update(key=key, pipe=self.load())
         self.pipe = _PIPELINE_CACHE["pipe"]
         self.summary["memory"] = self.memory.to_json()
+        self.summary["kernels"] = _kernel_class(self.memory.device)
         self.summary["load_seconds"] = round(time.perf_counter() - t0, 3)
         limits = self.constraints()
         seg_cap = int(self.options.get("segment_frames", 0) or 0)

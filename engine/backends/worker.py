@@ -43,6 +43,9 @@ POLL_SECONDS = 0.1
 #: Python interpreter for the worker when the host's own executable is not one (e.g. an editor's embedded Python).
 PYTHON_ENV = "STILLMOTION_PYTHON"
 RUNTIME_MODULES = {"ltx": "ltx", "ltx2": "ltx2", "svd": "svd", "wan": "wan"}
+#: torch intra-op threads in every diffusion worker, whatever the machine: bit-identical CPU renders everywhere
+#: (GPU kernels are another matter, see docs/cluster.md). Measured cost in docs/cluster.md.
+TORCH_CPU_THREADS = 4
 
 
 class WorkerChannel:
@@ -93,9 +96,10 @@ def worker_main(inbox: Any, out: Any, cancel_event: Any, idle_seconds: float) ->
 
         diffusers_logging.disable_progress_bar()
         transformers_logging.disable_progress_bar()
-        threads = os.environ.get("STILLMOTION_TORCH_THREADS")
-        if threads:
-            torch.set_num_threads(int(threads))
+        # Always the same intra-op thread count: torch's CPU kernels split sums by it, so frames changed with the
+        # machine's cores or OMP_NUM_THREADS (1 in a Ray task). STILLMOTION_TORCH_THREADS overrides it (and then
+        # clips match only clips made with the same setting).
+        torch.set_num_threads(int(os.environ.get("STILLMOTION_TORCH_THREADS") or TORCH_CPU_THREADS))
         from .diffusion import StepCancelled
     except BaseException as exc:  # noqa: BLE001 - a broken install must reach the parent as one message
         out.put(("error", None, "BadInputError", f"the diffusion stack does not import ({type(exc).__name__}: "

@@ -17,12 +17,14 @@ NAME = "jobs"
 HELP = "list past render jobs (history), show one, or retry one from its stored request"
 DESCRIPTION = """\
 Every clip StillMotion renders through a batch (`stillmotion timeline`) is a job in the job store, named by a hash
-of its content (still and music bytes, engine, preset, seed, size, rate...): identical work is never rendered
-twice, and a batch killed mid-way resumes where it stopped. The store is a SQLite file in the user data folder
+of its content (still and music bytes, engine, preset, seed, size, rate...) and of the code that makes the
+pixels: identical work is never rendered twice, and a batch killed mid-way resumes where it stopped. CODE says
+whether a clip was made by this code or by other code (another StillMotion version); a batch renders those again
+unless asked to keep them (`stillmotion timeline --reuse-stale`). The store is a SQLite file in the user data folder
 ($XDG_DATA_HOME/stillmotion/jobs.sqlite3 on Linux; STILLMOTION_DATA_DIR or --store overrides it).
 
 actions:
-  list (default)   newest jobs first: id, status, renders started, when, size, rate, output
+  list (default)   newest jobs first: id, status, renders started, when, size, rate, code, output
   show ID          one job with its request, result and every attempt (QC, seed, error), as JSON
   retry ID         render the job again from its stored request, replacing its output
                    (IDs may be shortened to any unique prefix of 4+ characters)
@@ -62,8 +64,9 @@ def _row(job: dict[str, Any]) -> str:
     request = job.get("request") or {}
     size = f"{request.get('width')}x{request.get('height')}"
     clip = f"{request.get('frames')}f@{request.get('fps')}"
+    code = "other" if job.get("stale") else "this"
     line = (f"{job['id'][:12]}  {job['status']:<9}  {job.get('attempt_count', 0):>2}  {_age(job['updated']):>8}  "
-            f"{request.get('engine', '?'):<10}  {size:>9}  {clip:>12}  {job['output']}")
+            f"{request.get('engine', '?'):<10}  {size:>9}  {clip:>12}  {code:<5}  {job['output']}")
     if job.get("error") and job["status"] != "done":
         line += f"\n{'':14}{job['error']}"
     return line
@@ -93,9 +96,13 @@ def run(args: argparse.Namespace) -> int:
                   file=sys.stderr)
         else:
             print(f"{'ID':<12}  {'STATUS':<9}  {'RUNS':>2}  {'UPDATED':>8}  {'ENGINE':<10}  {'SIZE':>9}  "
-                  f"{'FRAMES':>12}  OUTPUT")
+                  f"{'FRAMES':>12}  {'CODE':<5}  OUTPUT")
             for job in jobs:
                 print(_row(job))
+            stale = sum(1 for job in jobs if job.get("stale") and job["status"] == "done")
+            if stale:
+                print(f"{stale} finished clip(s) were made by other code (another StillMotion version or engine "
+                      f"change): a batch renders them again, or keeps them with --reuse-stale", file=sys.stderr)
         return 0
 
     found = _find(store, args.job)

@@ -81,6 +81,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--partial", action="store_true",
                         help="write OUT with the clips that rendered even if some failed (default: only when all "
                              "are done; rerunning the same command resumes)")
+    parser.add_argument("--reuse-stale", action="store_true",
+                        help="keep finished clips made by other StillMotion code (shown as 'other code' by "
+                             "`stillmotion jobs`) instead of rendering them again")
     parser.add_argument("--in-place", action="store_true", help="write IN itself (keeps a backup IN.bak)")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT and rendered clips if they exist")
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
@@ -102,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         ray_address=args.ray_address, shared_storage=args.shared_storage, partial=args.partial,
         beats_from_markers=args.beats_from_markers,
         relink=list(args.relink), size=args.size,
+        reuse_stale=args.reuse_stale,
     )
     summary = process_timeline(args.input, args.output, settings, overwrite=args.overwrite, in_place=args.in_place)
     if args.json:

@@ -23,8 +23,8 @@ from ..atomic import atomic_path, check_output, write_bytes
 from ..backends.base import CancelToken, Progress
 from ..errors import BadInputError, StillMotionError
 from ..request import RenderRequest
+from .identity import code_digest, output_digest, work_id
 from .identity import job_id as compute_job_id
-from .identity import output_digest
 from .local import LocalPool, default_workers, needs_gpu
 from .store import HEARTBEAT_SECONDS, JobStore, Owner
 from .worker import remove_stale_temps
@@ -56,6 +56,8 @@ class BatchItem:
     result: dict[str, Any] | None = None
     error: str | None = None
     reused: bool = False
+    #: The reused clip was made by other code (kept because the caller asked for --reuse-stale).
+    stale: bool = False
 
     def render_result(self) -> Any:
         """The result as the `RenderResult` that `render_clip` returns (for callers written against it)."""
@@ -73,7 +75,7 @@ class BatchItem:
 
     def to_json(self) -> dict[str, Any]:
         return {"job_id": self.job_id, "output": self.request.output, "status": self.status,
-                "reused": self.reused, "result": self.result, "error": self.error}
+                "reused": self.reused, "stale": self.stale, "result": self.result, "error": self.error}
 
 
 EventCallback = Callable[[JobEvent], None]
@@ -86,6 +88,8 @@ class _Job:
     job_id: str
     request: RenderRequest
     indexes: list[int]
+    work: str | None = None
+    code: str | None = None
     overwrite_own_output: bool = False
     crashes: int = 0
     attempt_id: int | None = None
@@ -115,7 +119,7 @@ def _place_copy(source: Path, target: Path, overwrite: bool) -> None:
 class _Batch:
     def __init__(self, requests: list[RenderRequest], executor: str, store: JobStore, workers: int | None,
                  ray_address: str | None, shared_storage: bool, on_event: EventCallback | None,
-                 cancel: CancelToken | None, timeline: str | None, force: bool) -> None:
+                 cancel: CancelToken | None, timeline: str | None, force: bool, reuse_stale: bool = False) -> None:
         self.requests = [_absolute(r) for r in requests]
         self.executor = executor
         self.store = store
@@ -126,6 +130,7 @@ class _Batch:
         self.cancel = cancel or CancelToken()
         self.timeline = str(Path(timeline).expanduser().resolve()) if timeline else None
         self.force = force
+        self.reuse_stale = reuse_stale
         self.owner = Owner.current()
         self.items: list[BatchItem | None] = [None] * len(requests)
         self.jobs: dict[str, _Job] = {}
@@ -139,8 +144,8 @@ class _Batch:
             self.on_event(JobEvent(index, job.job_id, status, message, progress))
 
     def settle(self, index: int, job_id: str | None, status: str, result: dict[str, Any] | None = None,
-               error: str | None = None, reused: bool = False) -> None:
-        self.items[index] = BatchItem(self.originals[index], job_id, status, result, error, reused)
+               error: str | None = None, reused: bool = False, stale: bool = False) -> None:
+        self.items[index] = BatchItem(self.originals[index], job_id, status, result, error, reused, stale)
 
     # ------------------------------------------------------------------------------------------------ planning
     def plan(self) -> None:
@@ -151,33 +156,67 @@ class _Batch:
             try:
                 validate(request)
                 job_id = compute_job_id(request)
+                work = work_id(request)
             except StillMotionError as exc:
                 self.settle(index, None, "failed", error=str(exc))
                 continue
             if job_id in self.jobs:
                 self.jobs[job_id].indexes.append(index)
             else:
-                self.jobs[job_id] = _Job(job_id, request, [index])
+                self.jobs[job_id] = _Job(job_id, request, [index], work, code_digest(request.engine))
+
+    def _intact_output(self, job_id: str) -> tuple[Path, tuple[str, int]] | None:
+        """A recorded output of `job_id` still on disk with the checksum it was written with."""
+        for output in self.store.outputs(job_id):
+            path = Path(output["path"])
+            if path.is_file() and path.stat().st_size == output["size"] and \
+                    output_digest(path) == (output["sha256"], output["size"]):
+                return path, (output["sha256"], output["size"])
+        return None
 
     def reuse(self, job: _Job) -> bool:
         """Serve a job from a clip already rendered (and unchanged on disk); False when there is none."""
         row = self.store.get(job.job_id)
         if row is None or row["status"] != "done" or self.force:
             return False
-        source = None
-        for output in self.store.outputs(job.job_id):
-            path = Path(output["path"])
-            if path.is_file() and path.stat().st_size == output["size"] and \
-                    output_digest(path) == (output["sha256"], output["size"]):
-                source, digest = path, (output["sha256"], output["size"])
-                break
-        if source is None:
+        found = self._intact_output(job.job_id)
+        if found is None:
             return False
-        self.deliver(job, source, digest, row["result"], reused=True)
+        self.deliver(job, found[0], found[1], row["result"], reused=True)
         return True
 
+    def stale_rows(self, job: _Job) -> list[dict[str, Any]]:
+        """Finished jobs that did this work with other code (newest first)."""
+        return self.store.done_with_work(job.work, exclude=job.job_id) if job.work else []
+
+    def reuse_stale_clip(self, job: _Job) -> bool:
+        """--reuse-stale: serve the job from a clip of the same work made by other code, kept under that job's
+        id (it is that code's clip: no job is recorded for this code)."""
+        if self.force:
+            return False
+        for row in self.stale_rows(job):
+            found = self._intact_output(row["id"])
+            if found is not None:
+                old = _Job(row["id"], job.request, job.indexes, job.work, row.get("code"))
+                self.deliver(old, found[0], found[1], row["result"], reused=True, stale=True)
+                job.done = True
+                return True
+        return False
+
+    def owns_stale_output(self, job: _Job) -> bool:
+        """Whether the file at the job's output is a clip of this same work made by other code (so rendering it
+        again with this code may replace it without --overwrite)."""
+        target = Path(job.request.output)
+        if not target.is_file():
+            return False
+        for row in self.stale_rows(job):
+            for output in self.store.outputs(row["id"]):
+                if Path(output["path"]) == target and output_digest(target) == (output["sha256"], output["size"]):
+                    return True
+        return False
+
     def deliver(self, job: _Job, source: Path, digest: tuple[str, int], result: dict[str, Any],
-                reused: bool) -> None:
+                reused: bool, stale: bool = False) -> None:
         """Give every request of `job` its clip: the source itself, or a copy at its own output name."""
         job.done = True
         for index in job.indexes:
@@ -194,8 +233,9 @@ class _Batch:
             except StillMotionError as exc:
                 self.settle(index, job.job_id, "failed", error=str(exc))
                 continue
-            self.settle(index, job.job_id, "done", dict(result, output=str(target)), reused=reused or index != job.indexes[0])
-        self.emit(job, "reused" if reused else "done")
+            self.settle(index, job.job_id, "done", dict(result, output=str(target)),
+                        reused=reused or index != job.indexes[0], stale=stale)
+        self.emit(job, "reused" if reused else "done", "made by other code (--reuse-stale)" if stale else "")
 
     def fail(self, job: _Job, error: str, status: str = "failed") -> None:
         job.done = True
@@ -223,13 +263,21 @@ class _Batch:
         waiting: deque[_Job] = deque()
         ready: deque[_Job] = deque()
         for job in self.jobs.values():
-            previous = self.store.submit(job.job_id, job.request, self.timeline)
+            if self.reuse_stale and not self.reuse(job) and self.reuse_stale_clip(job):
+                continue
+            if job.done:
+                continue
+            previous = self.store.submit(job.job_id, job.request, self.timeline, work=job.work, code=job.code)
             if self.reuse(job):
                 continue
             if previous and previous.get("output") == job.request.output:
                 # Our own earlier run died while writing this very file: it is ours to replace.
                 job.overwrite_own_output = any(a["status"] in ("interrupted", "crashed")
                                                for a in self.store.attempts(job.job_id))
+            if not job.overwrite_own_output and self.owns_stale_output(job):
+                # The file there is this work made by older code: rendering it with this code replaces it.
+                job.overwrite_own_output = True
+                self.emit(job, "queued", "the stored clip was made by other code: rendering it again")
             # force: a "done" job whose clip is gone (or changed) is rendered again.
             if self.store.claim(job.job_id, self.owner, self.executor, force=True):
                 ready.append(job)
@@ -392,14 +440,15 @@ class _Batch:
 def run_batch(requests: list[RenderRequest], executor: str = "local", store: JobStore | None = None,
               workers: int | None = None, ray_address: str | None = None, on_event: EventCallback | None = None,
               cancel: CancelToken | None = None, *, timeline: str | None = None, shared_storage: bool = False,
-              force: bool = False) -> list[BatchItem]:
+              force: bool = False, reuse_stale: bool = False) -> list[BatchItem]:
     """Render `requests` (one BatchItem each, same order), reusing finished work and surviving crashes.
 
     executor: "local" (worker processes; `workers` defaults to one per core, GPU engines one at a time) or "ray"
     (Ray tasks; a private local cluster with `workers` CPUs unless `ray_address` names a cluster to join).
     shared_storage: Ray nodes read inputs and write outputs at the same paths as this machine (else bytes travel
     through Ray). timeline: recorded with each job so history can be filtered by it. force: render again even
-    when a finished clip exists (`stillmotion jobs retry`).
+    when a finished clip exists (`stillmotion jobs retry`). reuse_stale: keep a finished clip of the same work
+    made by other code (another StillMotion version, engine or preset table) instead of rendering it again.
     """
     if executor not in EXECUTORS:
         raise BadInputError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
@@ -408,7 +457,7 @@ def run_batch(requests: list[RenderRequest], executor: str = "local", store: Job
     if ray_address and executor != "ray":
         raise BadInputError("--ray-address needs --executor ray")
     batch = _Batch(list(requests), executor, store or JobStore(), workers, ray_address, shared_storage, on_event,
-                   cancel, timeline, force)
+                   cancel, timeline, force, reuse_stale)
     return batch.run()
 
 

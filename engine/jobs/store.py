@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BadInputError, OutputError
+from ..errors import BadInputError, OutputError, StillMotionError
 from ..request import RenderRequest
+from .identity import code_digest, work_id
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled")
 #: Attempt outcomes: the job's statuses plus "crashed" (the worker died) and "interrupted" (the batch died).
@@ -30,7 +31,7 @@ HEARTBEAT_SECONDS = 5.0
 #: ... and a job whose heartbeat is older than this belongs to nobody (covers owners on other hosts, pid reuse).
 STALE_SECONDS = 60.0
 BUSY_TIMEOUT_MS = 30_000
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DB_NAME = "jobs.sqlite3"
 
 _SCHEMA = """
@@ -52,7 +53,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     executor      TEXT,
     result        TEXT,
     error         TEXT,
-    timings       TEXT
+    timings       TEXT,
+    work          TEXT,
+    code          TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs(status, updated);
 CREATE INDEX IF NOT EXISTS jobs_by_timeline ON jobs(timeline, updated);
@@ -83,6 +86,9 @@ CREATE TABLE IF NOT EXISTS outputs (
 );
 CREATE INDEX IF NOT EXISTS outputs_by_timeline ON outputs(timeline);
 """
+#: Columns added since schema 1 (ALTER TABLE on an older store; their index is made after).
+_ADDED_COLUMNS = {"jobs": (("work", "TEXT"), ("code", "TEXT"))}
+_ADDED_INDEXES = ("CREATE INDEX IF NOT EXISTS jobs_by_work ON jobs(work, status)",)
 
 
 def default_data_dir() -> Path:
@@ -164,6 +170,13 @@ class JobStore:
                                         f"(schema {version}); upgrade StillMotion")
                 for statement in filter(str.strip, _SCHEMA.split(";")):
                     conn.execute(statement)
+                for table, columns in _ADDED_COLUMNS.items():
+                    have = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
+                    for name, kind in columns:
+                        if name not in have:
+                            conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+                for statement in _ADDED_INDEXES:
+                    conn.execute(statement)
                 conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             raise OutputError(f"job store {self.path} cannot be opened: {exc}") from None
@@ -195,16 +208,23 @@ class JobStore:
             return str(conn.execute("PRAGMA journal_mode").fetchone()[0])
 
     # ------------------------------------------------------------------------------------------------- writes
-    def submit(self, job_id: str, request: RenderRequest, timeline: str | None = None) -> dict[str, Any]:
-        """Record a job (queued) or note that it was asked for again; return its row as it was before."""
+    def submit(self, job_id: str, request: RenderRequest, timeline: str | None = None, *,
+               work: str | None = None, code: str | None = None) -> dict[str, Any]:
+        """Record a job (queued) or note that it was asked for again; return its row as it was before.
+
+        `work` and `code` (see identity.work_id / code_digest; computed here when not given) let a later batch
+        tell a clip made by other code from a current one."""
+        if work is None or code is None:
+            with contextlib.suppress(StillMotionError, OSError):
+                work, code = work or work_id(request), code or code_digest(request.engine)
         now = time.time()
         with self._connect(write=True) as conn:
             row = conn.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
             if row is None:
                 conn.execute(
-                    "INSERT INTO jobs (id, request, status, timeline, output, engine, created, updated) "
-                    "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)",
-                    (job_id, request.dumps(), timeline, request.output, request.engine, now, now))
+                    "INSERT INTO jobs (id, request, status, timeline, output, engine, created, updated, work, code) "
+                    "VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
+                    (job_id, request.dumps(), timeline, request.output, request.engine, now, now, work, code))
                 return {}
             previous = dict(row)
             if previous["status"] in ("failed", "cancelled"):
@@ -341,6 +361,14 @@ class JobStore:
             raise BadInputError(f"no job {job_id}")
         return RenderRequest.loads(row[0])
 
+    def done_with_work(self, work: str, exclude: str | None = None) -> list[dict[str, Any]]:
+        """Finished jobs doing the same work as `work` (identity.work_id), newest first: clips of this request
+        made by other code (what --reuse-stale may keep)."""
+        with self._connect() as conn:
+            rows = conn.execute("SELECT * FROM jobs WHERE work = ? AND status = 'done' AND id != ? "
+                                "ORDER BY finished DESC", (work, exclude or "")).fetchall()
+        return [self._job_dict(r) for r in rows]
+
     def attempts(self, job_id: str) -> list[dict[str, Any]]:
         with self._connect() as conn:
             rows = conn.execute("SELECT * FROM attempts WHERE job_id = ? ORDER BY number", (job_id,)).fetchall()
@@ -380,6 +408,9 @@ class JobStore:
     @staticmethod
     def _job_dict(row: sqlite3.Row) -> dict[str, Any]:
         data = dict(row)
+        engine = data.get("engine") or "procedural"
+        # Made by other code: a store from before code digests (code NULL) or a digest that is not this code's.
+        data["stale"] = data.get("code") != code_digest(engine)
         data["request"] = _loads(data["request"])
         data["result"] = _loads(data.get("result"))
         data["timings"] = _loads(data.get("timings"))

@@ -25,6 +25,7 @@ import opentimelineio as otio
 from ..atomic import atomic_path, check_output, write_text
 from ..errors import BadInputError, OutputError, StillMotionError
 from ..jobs.batch import EXECUTORS, run_batch
+from ..jobs.identity import code_digest, compare_clips, frame_digests, output_digest
 from ..request import RenderRequest
 from .edit import DEFAULT_TRACK, generated_clip
 from .io import ReadInfo, read_timeline_info, timeline_format, write_timeline
@@ -67,6 +68,8 @@ class TimelineSettings:
     ray_address: str | None = None
     #: Ray nodes see the same paths as this machine (else media travel through Ray as bytes).
     shared_storage: bool = False
+    #: Keep finished clips of the same work made by other code (another StillMotion version) instead of re-rendering.
+    reuse_stale: bool = False
     #: Write OUT with the clips that rendered even when some failed (default: OUT only when all are done).
     partial: bool = False
     #: Read the timeline's markers (stack, audio tracks, music clips) as each still's beat grid.
@@ -215,7 +218,8 @@ def render_one(request: RenderRequest) -> Any:
 def render_requests(outcomes: list[ClipOutcome], executor: str = "local", workers: int | None = None,
                     render: RenderFunction | None = None,
                     on_done: Callable[[ClipOutcome], None] | None = None, *, ray_address: str | None = None,
-                    timeline: str | None = None, shared_storage: bool = False) -> list[ClipOutcome]:
+                    timeline: str | None = None, shared_storage: bool = False,
+                    reuse_stale: bool = False) -> list[ClipOutcome]:
     """Render every outcome's request; a clip's failure is recorded on it and the others go on.
 
     By default the batch goes through the job store and an executor (`run_batch`): finished clips are reused,
@@ -225,7 +229,7 @@ def render_requests(outcomes: list[ClipOutcome], executor: str = "local", worker
         raise BadInputError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
     if render is None:
         items = run_batch([o.request for o in outcomes], executor, workers=workers, ray_address=ray_address,
-                          timeline=timeline, shared_storage=shared_storage)
+                          timeline=timeline, shared_storage=shared_storage, reuse_stale=reuse_stale)
         for outcome, item in zip(outcomes, items, strict=True):
             if item.status == "done":
                 outcome.result = item.render_result()
@@ -277,7 +281,7 @@ def provenance(outcome: ClipOutcome, rate: Fraction) -> dict[str, Any]:
         "record_range": {"start_frame": still.record_start, "frames": still.frames, "rate": str(rate)},
         "audio": still.audio_ranges, "qc": getattr(result, "qc", None), "request": request.to_json(),
         "beat_grid": request.options.get("beat_grid"),
-        "output": request.output,
+        "output": request.output, "code": code_digest(request.engine),
     })
 
 
@@ -462,7 +466,8 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
             continue
         outcomes.append(ClipOutcome(still, request))
     render_requests(outcomes, settings.executor, settings.workers, render, ray_address=settings.ray_address,
-                    timeline=str(out.resolve()), shared_storage=settings.shared_storage)
+                    timeline=str(out.resolve()), shared_storage=settings.shared_storage,
+                    reuse_stale=settings.reuse_stale)
     done = [o for o in outcomes if o.error is None]
     failed = [o for o in outcomes if o.error is not None]
     for outcome in failed:
@@ -567,7 +572,11 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
     if seed is not None:
         request.seed = seed
     request.overwrite = True
+    existing = Path(request.output)
+    stored = (output_digest(existing), frame_digests(existing)) if existing.is_file() else None
     result = render(request)
+    comparison = compare_clips(stored, request.output)
+    comparison["why"] = _why_different(comparison, data, request)
     still = Still(clip=clip or otio.schema.Clip(), name=data.get("source_clip", clip_name), track_index=0,
                   track_name=data.get("source_track", ""), record_start=data["record_range"]["start_frame"],
                   frames=data["record_range"]["frames"], image=Path(request.image),
@@ -579,7 +588,22 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
         write_timeline(timeline, out, overwrite=True, rate=info.rate)
     _write_provenance(folder, {request.output: updated | {"timeline": str(out.resolve())}})
     return {"clip": still.name, "output": request.output, "seed": updated["seed"], "qc": updated["qc"],
-            "frames": still.frames, "rate": str(rate)}
+            "frames": still.frames, "rate": str(rate), "comparison": comparison}
+
+
+def _why_different(comparison: dict[str, Any], stored: dict[str, Any], request: RenderRequest) -> str | None:
+    """Why a regenerated clip is not the stored one (None when it is)."""
+    if not comparison["stored"]:
+        return "there was no stored clip to compare with"
+    if comparison["identical_frames"]:
+        return None
+    if request.seed != stored["request"].get("seed"):
+        return f"a new seed ({stored['request'].get('seed')} -> {request.seed})"
+    if stored.get("code") and stored["code"] != code_digest(request.engine):
+        return "the stored clip was made by other StillMotion code"
+    if not stored.get("code"):
+        return "the stored clip predates code digests (it may have been made by other code)"
+    return "same request and code, different frames: a determinism bug, please report it"
 
 
 __all__ = [
