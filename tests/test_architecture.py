@@ -16,8 +16,7 @@ HEAVY = {"torch", "diffusers", "transformers", "accelerate"}
 QT = {"PySide6", "PyQt5", "PyQt6", "PySide2", "shiboken6"}
 HOST = {"bpy", "DaVinciResolveScript", "fusionscript"}
 #: Modules allowed to import the diffusion stack (lazily, inside functions or their worker process).
-DIFFUSION_MODULES = ("engine/backends/diffusion", "engine/backends/ltx", "engine/backends/svd",
-                     "engine/backends/wan", "engine/backends/worker", "engine/backends/_torch")
+DIFFUSION_MODULES = ("engine/backends/diffusion/",)
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:

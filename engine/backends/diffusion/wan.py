@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import FAMILIES, Constraints, DiffusionBackend, DiffusionRuntime, SegmentJob, to_uint8_frames
+from .runtime import FAMILIES, Constraints, DiffusionBackend, DiffusionRuntime, SegmentJob, to_uint8_frames
 from .ltx import DEFAULT_NEGATIVE, DEFAULT_PROMPT, pil_image
 
 

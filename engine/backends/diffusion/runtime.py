@@ -20,9 +20,9 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import BadInputError, MissingWeightsError, StillMotionError
-from ..request import RenderRequest
-from .base import Backend, CancelToken, EventSink, Preview, Progress, RenderInputs, Result
+from ...errors import BadInputError, MissingWeightsError, StillMotionError
+from ...request import RenderRequest
+from ..base import Backend, CancelToken, EventSink, Preview, Progress, RenderInputs, Result
 
 #: Checkpoint formats that unpickle (and so can run code) when loaded.
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
@@ -517,7 +517,7 @@ def motion_report(frames: list[np.ndarray], fps: float, beat_times: np.ndarray |
     """The QC module's own measurement of a frame sequence (motion energy per frame, beat-hit rate)."""
     from fractions import Fraction
 
-    from ..qc import QCAccumulator
+    from ...qc import QCAccumulator
 
     qc = QCAccumulator(Fraction(fps).limit_denominator(100000), beat_times=beat_times,
                        analysis_side=max(32, max(frames[0].shape[:2])))
@@ -1034,7 +1034,7 @@ class DiffusionBackend(Backend):
         weights = resolve_weights(self.family_name, request.model, bool(request.options.get("allow_pickle")))
         end_image = None
         if request.end_image:
-            from ..images import fit_image, load_image
+            from ...images import fit_image, load_image
 
             loaded = load_image(request.end_image)
             end_image, _ = fit_image(loaded.rgb, request.width, request.height, request.fit)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import (
+from .runtime import (
     FAMILIES,
     Constraints,
     DiffusionBackend,

@@ -25,10 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from .. import errors
-from ..errors import CancelledError, StillMotionError, WorkerCrashedError
-from ..spawning import main_module_hidden
-from .base import CancelToken, EventSink
+from ... import errors
+from ...errors import CancelledError, StillMotionError, WorkerCrashedError
+from ...spawning import main_module_hidden
+from ..base import CancelToken, EventSink
 
 #: How long the parent waits for a cancelled worker to stop by itself before terminating it.
 CANCEL_GRACE_SECONDS = 10.0
@@ -96,7 +96,7 @@ def worker_main(inbox: Any, out: Any, cancel_event: Any, idle_seconds: float) ->
         threads = os.environ.get("STILLMOTION_TORCH_THREADS")
         if threads:
             torch.set_num_threads(int(threads))
-        from .diffusion import StepCancelled
+        from .runtime import StepCancelled
     except BaseException as exc:  # noqa: BLE001 - a broken install must reach the parent as one message
         out.put(("error", None, "BadInputError", f"the diffusion stack does not import ({type(exc).__name__}: "
                                                  f"{exc}); install the 'diffusion' extra"))
