@@ -215,7 +215,7 @@ def test_missing_weights_is_one_clear_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_pickle_checkpoint_refused_unless_allowed(tmp_path: Path, tiny: dict[str, Path]) -> None:
-    from stillmotion.engine.backends.diffusion.runtime import resolve_weights
+    from stillmotion.engine.backends.diffusion.weights import resolve_weights
 
     folder = tmp_path / "pickled"
     shutil.copytree(tiny["ltx"], folder)
@@ -265,7 +265,11 @@ def _disk_clip(count: int, jumps: set[int]) -> list[np.ndarray]:
 
 
 def test_beat_retiming_moves_motion_peaks_onto_beats() -> None:
-    from stillmotion.engine.backends.diffusion.runtime import FlowInterpolator, beat_aligned_positions, motion_report
+    from stillmotion.engine.backends.diffusion.retime import (
+        FlowInterpolator,
+        beat_aligned_positions,
+        motion_report,
+    )
 
     generated = _disk_clip(60, {6, 18, 30, 42, 54})  # peaks two frames before each beat
     beats = np.array([8, 20, 32, 44]) / 24.0
@@ -281,7 +285,7 @@ def test_beat_retiming_moves_motion_peaks_onto_beats() -> None:
 
 
 def test_model_constraints_and_chaining() -> None:
-    from stillmotion.engine.backends.diffusion.runtime import Constraints, chain_lengths, fit_size, legal_frames
+    from stillmotion.engine.backends.diffusion.plan import Constraints, chain_lengths, fit_size, legal_frames
 
     ltx = Constraints(spatial=32, temporal=8, max_frames=121, overlap=9)
     assert fit_size(1920, 1080, 32, 768 * 512) == (832, 480)
@@ -294,7 +298,7 @@ def test_model_constraints_and_chaining() -> None:
 
 
 def test_memory_defaults_by_free_vram() -> None:
-    from stillmotion.engine.backends.diffusion.runtime import plan_memory
+    from stillmotion.engine.backends.diffusion.plan import plan_memory
 
     assert plan_memory({}, None).to_json() == {"device": "cpu", "dtype": "fp32", "offload": "none",
                                                "vae_tiling": False, "vae_slicing": False}
@@ -387,7 +391,7 @@ def test_svd_motion_conditioning_follows_loud_and_quiet_music(tmp_path: Path, ti
 def test_retiming_meets_keyframe_pins_within_the_speed_bound() -> None:
     """Pins (keyframes generated up to half a latent frame off their downbeat) are met exactly when the speed
     bound allows, as closely as it allows otherwise, and the warp stays monotonic and anchored."""
-    from stillmotion.engine.backends.diffusion.runtime import beat_aligned_positions
+    from stillmotion.engine.backends.diffusion.retime import beat_aligned_positions
 
     base = np.arange(64, dtype=float)
     flat = np.zeros(65)

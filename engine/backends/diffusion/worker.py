@@ -29,6 +29,7 @@ from ... import errors
 from ...errors import CancelledError, StillMotionError, WorkerCrashedError
 from ...spawning import main_module_hidden
 from ..base import CancelToken, EventSink
+from .protocol import StepCancelled, WorkerChannel
 
 #: How long the parent waits for a cancelled worker to stop by itself before terminating it.
 CANCEL_GRACE_SECONDS = 10.0
@@ -43,25 +44,6 @@ POLL_SECONDS = 0.1
 #: Python interpreter for the worker when the host's own executable is not one (e.g. an editor's embedded Python).
 PYTHON_ENV = "STILLMOTION_PYTHON"
 RUNTIME_MODULES = {"ltx": "ltx", "ltx2": "ltx2", "svd": "svd", "wan": "wan"}
-
-
-class WorkerChannel:
-    """The worker's side of the protocol for one job (every message carries the job's id)."""
-
-    def __init__(self, out: Any, cancel_event: Any, job_id: int) -> None:
-        self._out = out
-        self._cancel = cancel_event
-        self.job_id = job_id
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def event(self, event: Any) -> None:
-        self._out.put(("event", self.job_id, event))
-
-    def frame(self, frame: np.ndarray) -> None:
-        self._out.put(("frame", self.job_id, frame))
 
 
 def _quiet_offline_environment() -> None:
@@ -96,7 +78,6 @@ def worker_main(inbox: Any, out: Any, cancel_event: Any, idle_seconds: float) ->
         threads = os.environ.get("STILLMOTION_TORCH_THREADS")
         if threads:
             torch.set_num_threads(int(threads))
-        from .runtime import StepCancelled
     except BaseException as exc:  # noqa: BLE001 - a broken install must reach the parent as one message
         out.put(("error", None, "BadInputError", f"the diffusion stack does not import ({type(exc).__name__}: "
                                                  f"{exc}); install the 'diffusion' extra"))
