@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from .backends import engine_names
-from .backends.diffusion import FAMILIES, local_candidates, search_folders, validate_weights
+from .backends.diffusion.families import FAMILIES
+from .backends.diffusion.weights import local_candidates, search_folders, validate_weights
 from .errors import StillMotionError
 
 

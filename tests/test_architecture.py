@@ -1,5 +1,6 @@
 """The import rules that keep StillMotion embeddable: plugin → ui → engine, never back; Qt never in engine;
-torch / diffusers / transformers only inside the diffusion backends, and never at module level elsewhere."""
+torch / diffusers / transformers only inside the diffusion modules that run in the worker, inside functions; no
+import cycle between project modules; and no module so long that it must hold several concerns."""
 
 from __future__ import annotations
 
@@ -15,9 +16,15 @@ PACKAGES = {"engine": ROOT / "engine", "ui": ROOT / "ui", "plugin": ROOT / "plug
 HEAVY = {"torch", "diffusers", "transformers", "accelerate"}
 QT = {"PySide6", "PyQt5", "PyQt6", "PySide2", "shiboken6"}
 HOST = {"bpy", "DaVinciResolveScript", "fusionscript"}
-#: Modules allowed to import the diffusion stack (lazily, inside functions or their worker process).
-DIFFUSION_MODULES = ("engine/backends/diffusion", "engine/backends/ltx", "engine/backends/svd",
-                     "engine/backends/wan", "engine/backends/worker", "engine/backends/_torch")
+#: Modules allowed to import the diffusion stack (lazily, inside functions): the ones that run in the worker.
+#: The rest of engine/backends/diffusion/ (weights, plan, retime, protocol, backend, families) stays torch-free.
+DIFFUSION_MODULES = tuple(f"engine/backends/diffusion/{name}.py"
+                          for name in ("runtime", "worker", "ltx", "ltx2", "svd", "wan"))
+#: A module longer than this usually holds several concerns; the ones listed in LONG_MODULES say why they may.
+MAX_MODULE_LINES = 600
+LONG_MODULES = {
+    "ui/controller.py": "split pending: timeline session / render queue / history / settings — issue 17",
+}
 
 
 def _imports(path: Path) -> list[tuple[str, bool]]:
@@ -113,3 +120,110 @@ def test_weight_free_path_imports_without_torch_qt_or_hosts() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "", f"loaded on the weight-free path: {out.stdout.strip()}"
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(["stillmotion", *parts])
+
+
+def import_graph() -> dict[str, set[str]]:
+    """module → project modules it imports, built statically with ast over engine/, ui/ and plugin/.
+
+    Every import counts, wherever it stands: module level, `if TYPE_CHECKING:`, and inside functions — a lazy
+    import only delays a circle, it does not remove the two modules' dependence on each other. `from . import x`
+    points at module x when x is one, else at the package; importing a submodule does not add an edge to its
+    parent packages (their `__init__` runs first, but a package importing its own submodules is not a cycle).
+    """
+    files = {_module_name(f): f for package in PACKAGES for f in _files(package)}
+    graph: dict[str, set[str]] = {}
+    for name, path in files.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+        targets: set[str] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                wanted = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    parent = package[: len(package) - (node.level - 1)]
+                    base = ".".join([*parent, *([node.module] if node.module else [])])
+                wanted = [f"{base}.{a.name}" if f"{base}.{a.name}" in files else base for a in node.names]
+            else:
+                continue
+            for target in wanted:
+                while target and target not in files:  # `import a.b.c` of a project module, or a name in it
+                    target = target.rpartition(".")[0]
+                if target and target != name:
+                    targets.add(target)
+        graph[name] = targets
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    cycles: list[list[str]] = []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    cycles.append(sorted(group))
+    return cycles
+
+
+def test_import_cycle_detection_sees_lazy_and_relative_imports() -> None:
+    """The checker itself: a function-local import closing a circle is one, a chain is not."""
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert import_cycles({"a": {"b"}, "b": {"c"}, "c": set()}) == []
+    graph = import_graph()
+    # `from .worker import run_job` inside DiffusionBackend.render (function-local, relative) is an edge.
+    assert "stillmotion.engine.backends.diffusion.worker" in graph["stillmotion.engine.backends.diffusion.backend"]
+    assert "stillmotion.engine.errors" in graph["stillmotion.engine.backends.diffusion.worker"]  # `from ... import`
+
+
+def test_no_import_cycles() -> None:
+    cycles = import_cycles(import_graph())
+    assert not cycles, f"modules importing each other (directly or round a circle): {cycles}"
+
+
+def test_no_module_too_long_to_hold_one_concern() -> None:
+    lengths = {f.relative_to(ROOT).as_posix(): len(f.read_text(encoding="utf-8").splitlines())
+               for package in PACKAGES for f in _files(package)}
+    too_long = {rel: n for rel, n in lengths.items() if n > MAX_MODULE_LINES and rel not in LONG_MODULES}
+    assert not too_long, f"modules over {MAX_MODULE_LINES} lines (split them, or list why in LONG_MODULES): {too_long}"
+    stale = [rel for rel in LONG_MODULES if lengths.get(rel, 0) <= MAX_MODULE_LINES]
+    assert not stale, f"listed as long but no longer are (remove from LONG_MODULES): {stale}"

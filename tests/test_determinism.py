@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from stillmotion.engine.audio.cache import CACHE_ENV
-from stillmotion.engine.backends.worker import POOL
+from stillmotion.engine.backends.diffusion.worker import POOL
 from stillmotion.engine.jobs import JobStore, job_id, run_batch
 from stillmotion.engine.jobs.identity import frame_digests
 from stillmotion.engine.render import render_clip

@@ -215,7 +215,7 @@ def test_missing_weights_is_one_clear_line(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_pickle_checkpoint_refused_unless_allowed(tmp_path: Path, tiny: dict[str, Path]) -> None:
-    from stillmotion.engine.backends.diffusion import resolve_weights
+    from stillmotion.engine.backends.diffusion.weights import resolve_weights
 
     folder = tmp_path / "pickled"
     shutil.copytree(tiny["ltx"], folder)
@@ -265,7 +265,11 @@ def _disk_clip(count: int, jumps: set[int]) -> list[np.ndarray]:
 
 
 def test_beat_retiming_moves_motion_peaks_onto_beats() -> None:
-    from stillmotion.engine.backends.diffusion import FlowInterpolator, beat_aligned_positions, motion_report
+    from stillmotion.engine.backends.diffusion.retime import (
+        FlowInterpolator,
+        beat_aligned_positions,
+        motion_report,
+    )
 
     generated = _disk_clip(60, {6, 18, 30, 42, 54})  # peaks two frames before each beat
     beats = np.array([8, 20, 32, 44]) / 24.0
@@ -281,7 +285,7 @@ def test_beat_retiming_moves_motion_peaks_onto_beats() -> None:
 
 
 def test_model_constraints_and_chaining() -> None:
-    from stillmotion.engine.backends.diffusion import Constraints, chain_lengths, fit_size, legal_frames
+    from stillmotion.engine.backends.diffusion.plan import Constraints, chain_lengths, fit_size, legal_frames
 
     ltx = Constraints(spatial=32, temporal=8, max_frames=121, overlap=9)
     assert fit_size(1920, 1080, 32, 768 * 512) == (832, 480)
@@ -294,7 +298,7 @@ def test_model_constraints_and_chaining() -> None:
 
 
 def test_memory_defaults_by_free_vram() -> None:
-    from stillmotion.engine.backends.diffusion import plan_memory
+    from stillmotion.engine.backends.diffusion.plan import plan_memory
 
     assert plan_memory({}, None).to_json() == {"device": "cpu", "dtype": "fp32", "offload": "none",
                                                "vae_tiling": False, "vae_slicing": False}
@@ -325,7 +329,7 @@ def test_ltx_keyframes_land_on_downbeats_and_retiming_is_bounded(tmp_path: Path,
     downbeat after the first bar (indices on the model's 4-frame grid, pinned back onto the downbeat's frame by the
     conform), strengths follow 0.4·(1 − 0.6·level) and are tighter in the drum break; the beat-aligned retiming is
     monotonic, within 1.5x, and reports the beat-hit rate before and after."""
-    from stillmotion.engine.backends.ltx import KEYFRAME_STRENGTH, keyframe_strength
+    from stillmotion.engine.backends.diffusion.ltx import KEYFRAME_STRENGTH, keyframe_strength
 
     out = tmp_path / "keys.mp4"
     rc = main(["render", str(photo("cat")), "--audio", break_song["wav"], "--engine", "ltx", "--model",
@@ -364,7 +368,7 @@ def test_svd_motion_conditioning_follows_loud_and_quiet_music(tmp_path: Path, ti
                                                                break_song: dict) -> None:
     """SVD chained over 8 s of music: motion_bucket_id and noise_aug_strength per segment come from the music's
     drive, higher where the drums play than in the drum break (read from RenderResult.engine_summary)."""
-    from stillmotion.engine.backends.svd import motion_bucket, noise_augmentation
+    from stillmotion.engine.backends.diffusion.svd import motion_bucket, noise_augmentation
 
     request = RenderRequest(image=str(photo("cat")), output=str(tmp_path / "svd.mp4"), fps=Fraction(LOW_FPS),
                             frames=SONG_SECONDS * LOW_FPS, width=64, height=64,
@@ -387,7 +391,7 @@ def test_svd_motion_conditioning_follows_loud_and_quiet_music(tmp_path: Path, ti
 def test_retiming_meets_keyframe_pins_within_the_speed_bound() -> None:
     """Pins (keyframes generated up to half a latent frame off their downbeat) are met exactly when the speed
     bound allows, as closely as it allows otherwise, and the warp stays monotonic and anchored."""
-    from stillmotion.engine.backends.diffusion import beat_aligned_positions
+    from stillmotion.engine.backends.diffusion.retime import beat_aligned_positions
 
     base = np.arange(64, dtype=float)
     flat = np.zeros(65)

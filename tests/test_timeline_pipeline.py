@@ -17,7 +17,8 @@ from PIL import Image
 from stillmotion.engine.cli import main
 from stillmotion.engine.errors import BadInputError
 from stillmotion.engine.timeline import find_stills, read_timeline, read_timeline_info, safe_file_name
-from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline, regenerate
+from stillmotion.engine.timeline.pipeline import TimelineSettings, process_timeline
+from stillmotion.engine.timeline.regenerate import regenerate
 from stillmotion.engine.timeline.timebase import to_frames
 from stillmotion.engine.video import VideoInfo, read_frames
 

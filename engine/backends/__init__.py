@@ -11,10 +11,10 @@ from .base import Backend
 #: name → "module:Class" (modules relative to this package).
 REGISTRY: dict[str, str] = {
     "procedural": "procedural:ProceduralBackend",
-    "ltx": "ltx:LTXBackend",
-    "ltx2": "ltx2:LTX2Backend",
-    "svd": "svd:SVDBackend",
-    "wan": "wan:WanBackend",
+    "ltx": "diffusion.ltx:LTXBackend",
+    "ltx2": "diffusion.ltx2:LTX2Backend",
+    "svd": "diffusion.svd:SVDBackend",
+    "wan": "diffusion.wan:WanBackend",
 }
 
 

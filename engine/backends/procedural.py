@@ -30,7 +30,7 @@ import numpy as np
 
 from ..motion import AMPLITUDE
 from .base import Backend, CancelToken, EventSink, Preview, Progress, RenderInputs
-from .still_cache import cached_analysis
+from .still_cache import StillAnalysis, cached_analysis
 
 #: Long side of the basis fields; motion is smooth, so fields need little resolution.
 FIELD_LONG_SIDE = 256
@@ -42,18 +42,6 @@ QUEUE_DEPTH = 3
 ANCHOR_EASE_SECONDS = 0.35
 #: A foreground layer must cover between these shares of the frame to be used for layered parallax.
 LAYER_AREA = (0.03, 0.65)
-
-
-@dataclass
-class StillAnalysis:
-    """What the engine learns from the still once: where the subject is, what is textured, what is near."""
-
-    texture: np.ndarray     # 0..1, local gradient energy (hair, foliage, water move most)
-    depth: np.ndarray       # 0..1 proxy, 1 = near (salient, centred, detailed)
-    foreground: np.ndarray  # 0..1 soft mask of the near layer (zeros when the still has no clear subject)
-    layered: bool           # whether `foreground` is a usable layer
-    center: tuple[float, float]  # subject centre in field pixels (x, y)
-    radius: float            # subject size in field pixels
 
 
 def _normalise(a: np.ndarray) -> np.ndarray:

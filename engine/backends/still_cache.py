@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,6 +22,18 @@ _KIND = "stills"
 _ARRAYS = ("texture", "depth", "foreground")
 
 
+@dataclass
+class StillAnalysis:
+    """What the engine learns from the still once: where the subject is, what is textured, what is near."""
+
+    texture: np.ndarray     # 0..1, local gradient energy (hair, foliage, water move most)
+    depth: np.ndarray       # 0..1 proxy, 1 = near (salient, centred, detailed)
+    foreground: np.ndarray  # 0..1 soft mask of the near layer (zeros when the still has no clear subject)
+    layered: bool           # whether `foreground` is a usable layer
+    center: tuple[float, float]  # subject centre in field pixels (x, y)
+    radius: float            # subject size in field pixels
+
+
 def _pixels_digest(small: np.ndarray) -> str:
     digest = hashlib.blake2b(digest_size=20)
     digest.update(repr((small.shape, str(small.dtype))).encode())
@@ -28,10 +41,8 @@ def _pixels_digest(small: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def cached_analysis(small: np.ndarray, analyse: Callable[[np.ndarray], object]):
+def cached_analysis(small: np.ndarray, analyse: Callable[[np.ndarray], StillAnalysis]) -> StillAnalysis:
     """`analyse(small)` (a StillAnalysis), from the cache when these exact pixels were analysed before."""
-    from .procedural import StillAnalysis
-
     key = entry_key(_pixels_digest(small), {"analysis": "procedural-still"}, STILL_ANALYSIS_VERSION)
     hit = load_entry(key, _KIND)
     if hit is not None:

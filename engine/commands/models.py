@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from ..backends.diffusion import MODELS_ENV, hf_cache_dir, search_folders
+from ..backends.diffusion.weights import MODELS_ENV, hf_cache_dir, search_folders
 from ..models import survey
 
 NAME = "models"

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-from ..timeline.pipeline import regenerate
+from ..timeline.regenerate import regenerate
 
 NAME = "regenerate"
 HELP = "re-render one StillMotion clip of a written timeline (optionally with a new seed)"

@@ -29,8 +29,8 @@ ENGINE_ROOT = Path(__file__).resolve().parents[1]
 PIXEL_SOURCES = ("render.py", "request.py", "motion.py", "images.py", "video.py", "rates.py", "reproducible.py",
                  "backends/__init__.py", "backends/base.py", "audio/*.py", "qc/*.py")
 #: What each engine adds (diffusion engines: the shared pipeline, its worker and model loading, the family).
-ENGINE_SOURCES = {"procedural": ("backends/procedural.py",)}
-DIFFUSION_SOURCES = ("backends/diffusion.py", "backends/worker.py", "models.py")
+ENGINE_SOURCES = {"procedural": ("backends/procedural.py", "backends/still_cache.py")}
+DIFFUSION_SOURCES = ("backends/diffusion/*.py", "models.py")
 #: Libraries whose versions change pixels (read from package metadata: nothing heavy is imported).
 PIXEL_LIBRARIES = ("numpy", "scipy", "opencv-python-headless", "opencv-python", "av", "soundfile")
 DIFFUSION_LIBRARIES = ("torch", "diffusers", "transformers")
@@ -76,7 +76,7 @@ def _library_version(name: str) -> str | None:
 
 def code_sources(engine: str) -> list[Path]:
     """The engine-relative source files whose code decides `engine`'s pixels."""
-    patterns = PIXEL_SOURCES + ENGINE_SOURCES.get(engine, DIFFUSION_SOURCES + (f"backends/{engine}.py",))
+    patterns = PIXEL_SOURCES + ENGINE_SOURCES.get(engine, DIFFUSION_SOURCES)
     files: set[Path] = set()
     for pattern in patterns:
         files.update(p for p in ENGINE_ROOT.glob(pattern) if p.is_file())

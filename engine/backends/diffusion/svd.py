@@ -8,16 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import (
-    FAMILIES,
-    Constraints,
-    DiffusionBackend,
-    DiffusionRuntime,
-    SegmentJob,
-    latent_projection,
-    to_uint8_frames,
-)
-from .ltx import pil_image
+from .backend import DiffusionBackend
+from .families import FAMILIES
+from .plan import Constraints, SegmentJob
+from .runtime import DiffusionRuntime, latent_projection, pil_image, to_uint8_frames
 
 #: SVD's fps conditioning was trained on roughly this range; a clip is generated at a rate inside it.
 MIN_FPS, MAX_FPS = 6.0, 12.0

@@ -18,8 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import FAMILIES, Constraints, DiffusionBackend, SegmentJob, to_uint8_frames
-from .ltx import LTXRuntime, pil_image
+from .backend import DiffusionBackend
+from .families import FAMILIES
+from .ltx import LTXRuntime
+from .plan import Constraints, SegmentJob
+from .runtime import pil_image, to_uint8_frames
 
 #: Log-mel settings of LTX-2's audio preprocessing (STFT size and window; hop and bins come from the VAE config).
 MEL_FFT = 1024
@@ -70,7 +73,7 @@ class LTX2Runtime(LTXRuntime):
         """The music under the segment, encoded by the pipeline's audio VAE: [1, C, L, M] (unnormalised)."""
         import torch
 
-        from .. import audio
+        from ... import audio
 
         request = self.request
         if not request.audio or not self.options.get("audio_condition", True):

@@ -8,19 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import (
-    FAMILIES,
-    Condition,
-    Constraints,
-    DiffusionBackend,
-    DiffusionRuntime,
-    SegmentJob,
-    latent_projection,
-    to_uint8_frames,
-)
+from .backend import DiffusionBackend
+from .families import FAMILIES
+from .plan import Condition, Constraints, SegmentJob
+from .runtime import DiffusionRuntime, latent_projection, pil_image, to_uint8_frames
 
-DEFAULT_PROMPT = "a photograph coming gently to life, natural subtle motion, steady camera"
-DEFAULT_NEGATIVE = "worst quality, inconsistent motion, blurry, jittery, distorted, morphing"
 #: Strength of a downbeat keyframe in quiet music; loud passages loosen it (more freedom to move).
 KEYFRAME_STRENGTH = 0.4
 
@@ -28,12 +20,6 @@ KEYFRAME_STRENGTH = 0.4
 def keyframe_strength(base: float, level: float) -> float:
     """Strength of a downbeat keyframe: `base` in silence, down to 0.4·base at full drive."""
     return round(base * (1.0 - 0.6 * level), 3)
-
-
-def pil_image(frame: np.ndarray) -> Any:
-    from PIL import Image
-
-    return Image.fromarray(np.ascontiguousarray(frame[..., :3]))
 
 
 class LTXRuntime(DiffusionRuntime):
@@ -52,9 +38,6 @@ class LTXRuntime(DiffusionRuntime):
         temporal = pipe.vae_temporal_compression_ratio * pipe.transformer_temporal_patch_size
         max_frames = (self.family.max_segment_frames - 1) // temporal * temporal + 1
         return Constraints(spatial=spatial, temporal=temporal, max_frames=max_frames, overlap=temporal + 1)
-
-    def prompts(self) -> tuple[str, str]:
-        return (self.request.prompt or DEFAULT_PROMPT, self.request.negative_prompt or DEFAULT_NEGATIVE)
 
     def music_schedule(self, segment: SegmentJob) -> None:
         """Keyframes of the still on downbeats: a condition at the downbeat's frame index (rounded to the model's

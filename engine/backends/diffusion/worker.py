@@ -25,10 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import errors
-from ..errors import CancelledError, StillMotionError, WorkerCrashedError
-from ..spawning import main_module_hidden
-from .base import CancelToken, EventSink
+from ... import errors
+from ...errors import CancelledError, StillMotionError, WorkerCrashedError
+from ...spawning import main_module_hidden
+from ..base import CancelToken, EventSink
+from .protocol import StepCancelled, WorkerChannel
 
 #: How long the parent waits for a cancelled worker to stop by itself before terminating it.
 CANCEL_GRACE_SECONDS = 10.0
@@ -46,25 +47,6 @@ RUNTIME_MODULES = {"ltx": "ltx", "ltx2": "ltx2", "svd": "svd", "wan": "wan"}
 #: torch intra-op threads in every diffusion worker, whatever the machine: bit-identical CPU renders everywhere
 #: (GPU kernels are another matter, see docs/cluster.md). Measured cost in docs/cluster.md.
 TORCH_CPU_THREADS = 4
-
-
-class WorkerChannel:
-    """The worker's side of the protocol for one job (every message carries the job's id)."""
-
-    def __init__(self, out: Any, cancel_event: Any, job_id: int) -> None:
-        self._out = out
-        self._cancel = cancel_event
-        self.job_id = job_id
-
-    @property
-    def cancelled(self) -> bool:
-        return self._cancel.is_set()
-
-    def event(self, event: Any) -> None:
-        self._out.put(("event", self.job_id, event))
-
-    def frame(self, frame: np.ndarray) -> None:
-        self._out.put(("frame", self.job_id, frame))
 
 
 def _quiet_offline_environment() -> None:
@@ -100,7 +82,6 @@ def worker_main(inbox: Any, out: Any, cancel_event: Any, idle_seconds: float) ->
         # machine's cores or OMP_NUM_THREADS (1 in a Ray task). STILLMOTION_TORCH_THREADS overrides it (and then
         # clips match only clips made with the same setting).
         torch.set_num_threads(int(os.environ.get("STILLMOTION_TORCH_THREADS") or TORCH_CPU_THREADS))
-        from .diffusion import StepCancelled
     except BaseException as exc:  # noqa: BLE001 - a broken install must reach the parent as one message
         out.put(("error", None, "BadInputError", f"the diffusion stack does not import ({type(exc).__name__}: "
                                                  f"{exc}); install the 'diffusion' extra"))

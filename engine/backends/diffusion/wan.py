@@ -8,8 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from .diffusion import FAMILIES, Constraints, DiffusionBackend, DiffusionRuntime, SegmentJob, to_uint8_frames
-from .ltx import DEFAULT_NEGATIVE, DEFAULT_PROMPT, pil_image
+from .backend import DiffusionBackend
+from .families import FAMILIES
+from .plan import Constraints, SegmentJob
+from .runtime import DiffusionRuntime, pil_image, to_uint8_frames
 
 
 class WanRuntime(DiffusionRuntime):
@@ -31,11 +33,11 @@ class WanRuntime(DiffusionRuntime):
     def run_segment(self, segment: SegmentJob) -> list[np.ndarray]:
         first = [c for c in segment.conditions if c.index == 0]
         last = [c for c in segment.conditions if c.index == segment.frames - 1 and c.index > 0]
+        prompt, negative = self.prompts()
         output = self.pipe(
             image=pil_image(first[0].frames[-1]),
             last_image=pil_image(last[0].frames[0]) if last else None,
-            prompt=self.request.prompt or DEFAULT_PROMPT,
-            negative_prompt=self.request.negative_prompt or DEFAULT_NEGATIVE,
+            prompt=prompt, negative_prompt=negative,
             height=segment.height, width=segment.width, num_frames=segment.frames,
             num_inference_steps=segment.steps, guidance_scale=float(self.options.get("guidance", 5.0)),
             generator=self.generator(segment.seed), output_type="np",
