@@ -19,10 +19,10 @@ from .pipeline import (
     add_generated_tracks,
     media_folder_for,
     process_timeline,
-    regenerate,
     render_requests,
     safe_file_name,
 )
+from .regenerate import regenerate
 from .select import Selection, Still, find_stills, is_image_reference, media_path
 
 __all__ = [
