@@ -41,8 +41,8 @@ def _request(still: Path, output: Path) -> RenderRequest:
 
 def test_code_digest_names_the_code_that_makes_pixels(tmp_path: Path) -> None:
     sources = {p.relative_to(identity_module.ENGINE_ROOT).as_posix() for p in identity_module.code_sources("ltx")}
-    assert {"render.py", "motion.py", "video.py", "audio/spectral.py", "qc/accumulator.py", "backends/ltx.py",
-            "backends/diffusion.py"} <= sources
+    assert {"render.py", "motion.py", "video.py", "audio/spectral.py", "qc/accumulator.py",
+            "backends/diffusion/ltx.py", "backends/diffusion/runtime.py", "backends/diffusion/retime.py"} <= sources
     assert "backends/procedural.py" not in sources and "jobs/store.py" not in sources
     assert identity_module.code_digest("procedural") != identity_module.code_digest("ltx")
     request = _request(_still(tmp_path), tmp_path / "a.mp4")
