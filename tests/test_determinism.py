@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,12 +99,12 @@ def _in_subprocess(requests: list[RenderRequest], folder: Path, threads: int) ->
 
 
 @pytest.fixture(scope="module")
-def ray_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, ray_test_token: str) -> Iterator[None]:
     """A 2-CPU local Ray cluster (token auth with a throwaway token) whose workers have their own cache."""
     ray = pytest.importorskip("ray")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_AUTH_MODE", "token")
-        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        patch.setenv("RAY_AUTH_TOKEN", ray_test_token)
         patch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("ray-cache")))
         if ray.is_initialized():
             ray.shutdown()

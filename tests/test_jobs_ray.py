@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import secrets
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -25,13 +24,13 @@ ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+def cluster(tmp_path_factory: pytest.TempPathFactory, ray_test_token: str) -> Iterator[Path]:
     """A 2-CPU local Ray cluster with token auth (a throwaway token, nothing written to ~/.ray); yields the folder
     where tests arm the test-only crash hook (the env var must be set before Ray starts its workers)."""
     crash_dir = tmp_path_factory.mktemp("ray-crash")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_AUTH_MODE", "token")
-        patch.setenv("RAY_AUTH_TOKEN", secrets.token_hex(32))
+        patch.setenv("RAY_AUTH_TOKEN", ray_test_token)
         patch.setenv(TEST_CRASH_DIR_ENV, str(crash_dir))
         if ray.is_initialized():
             ray.shutdown()
