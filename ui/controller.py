@@ -117,9 +117,9 @@ class PanelController(QObject):
                       media_root: Path | None = None, output: str | None = None) -> None:
         """Show an OTIO timeline (from a file, or handed over by a host)."""
         session = self.session
-        selection, relinker = session.load(timeline, source_path, rate, media_root, output)
-        self.selection.features.clear()
-        self.vm.problems = list(selection.problems)
+        found, relinker = session.load(timeline, source_path, rate, media_root, output)
+        self.selection.forget_music()
+        self.vm.problems = list(found.problems)
         self.vm.error = ""
         session.refresh_overview()
         restore_panel_state(timeline, self.vm)
@@ -128,11 +128,11 @@ class PanelController(QObject):
         self.vm.timeline_path = str(session.source_path)
         first = next(iter(session.stills), None)
         self.vm.selection = (first,) if first else ()
-        if not session.stills and not selection.offline:
+        if not session.stills and not found.offline:
             self.vm.error = f"{name}: no stills (image clips) on this timeline"
         self.vm.status = f"{len(session.stills)} still(s) on {timeline.name or name}"
-        if selection.offline:
-            self.vm.status = (f"{len(selection.offline)} still(s) offline — Relink… to find their media "
+        if found.offline:
+            self.vm.status = (f"{len(found.offline)} still(s) offline — Relink… to find their media "
                               f"({len(session.stills)} ready)")
         if relinker.relinked:
             self.vm.status += f"; relinked {len(relinker.relinked)} file(s)"

@@ -116,10 +116,14 @@ class StillSelection:
             self.features[self.vm.selection[0]] = StillMusic(None, None, self.vm.music_message)
         self.refresh_motion()
 
+    def forget_music(self) -> None:
+        """Drop every still's analysed music (a new timeline, or a new beat grid)."""
+        self.features.clear()
+
     def reanalyse(self, *_: Any) -> None:
         """A beat-grid control changed: analyse the selected still's music again, so waveform, beats and motion
         curve are redrawn together."""
-        self.features.clear()
+        self.forget_music()
         if self.vm.selection:
             self.on_selection(self.vm.selection)
 
