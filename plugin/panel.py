@@ -17,8 +17,9 @@ from PySide6.QtWidgets import QMainWindow, QWidget
 from stillmotion.engine.errors import StillMotionError
 from stillmotion.engine.timeline.timebase import exact_rate
 from stillmotion.ui.app import application, pin_minimum_size
-from stillmotion.ui.controller import DEFAULT_INSERT_TRACK, PanelController
+from stillmotion.ui.controller import PanelController
 from stillmotion.ui.settings import PanelSettings
+from stillmotion.ui.timeline_session import DEFAULT_INSERT_TRACK
 from stillmotion.ui.viewmodel import PanelViewModel
 from stillmotion.ui.widgets.panel import StillMotionPanel, connect_panel
 
@@ -54,7 +55,7 @@ class HostPanelController(PanelController):
 
     def insert_job(self, job_id: str, track: str = "") -> bool:
         """Place the attempt at its still's record range in the host; verified by the adapter."""
-        job = self._finished_job(job_id)
+        job = self.results.finished_job(job_id)
         if job is None:
             return False
         if not self.host.supports(Capability.INSERT_CLIP):
@@ -70,7 +71,7 @@ class HostPanelController(PanelController):
         try:
             placed = self.host.insert_clip(job.result["output"], RecordRange(still.record_start, still.frames,
                                                                               self.rate),
-                                           wanted, self._clip_metadata(job))
+                                           wanted, self.results.clip_metadata(job))
         except StillMotionError as exc:
             self.vm.error = str(exc)
             return False

@@ -1,6 +1,7 @@
 """The panel's beat-grid controls, as logic: which `BeatGrid` the view-model's tempo factor, tap tempo, phase
-shift and "use timeline markers" ask for, and tap tempo itself. The controller calls these; widgets only set the
-view-model's properties or emit named signals."""
+shift and "use timeline markers" ask for, tap tempo itself, and the grid actions (×2, ÷2, tap, shift, reset) as
+changes of those properties. The controller calls these; widgets only set the view-model's properties or emit
+named signals."""
 
 from __future__ import annotations
 
@@ -40,6 +41,44 @@ class TapTempo:
         if len(self.taps) < 3:
             return None
         return float(60.0 / np.median(np.diff(self.taps)))
+
+
+class BeatGridControl:
+    """The panel's beat-grid actions: each changes the view-model's grid properties (the controller analyses the
+    selected still's music again when they change)."""
+
+    def __init__(self, vm: Any) -> None:
+        self.vm = vm
+        self.tapper = TapTempo()
+
+    def double_tempo(self) -> None:
+        self.step_tempo(up=True)
+
+    def halve_tempo(self) -> None:
+        self.step_tempo(up=False)
+
+    def step_tempo(self, up: bool) -> None:
+        if self.vm.tap_bpm is not None:  # a tapped tempo is doubled / halved itself
+            self.vm.tap_bpm = min(max(self.vm.tap_bpm * (2 if up else 0.5), 20.0), 400.0)
+        else:
+            self.vm.tempo_factor = step_factor(self.vm.tempo_factor, up)
+
+    def tap_tempo(self) -> None:
+        bpm = self.tapper.tap()
+        if bpm is not None:
+            self.vm.tempo_factor = 1.0
+            self.vm.tap_bpm = round(bpm, 1)
+
+    def shift_grid(self, seconds: float) -> None:
+        self.vm.beat_offset = round(min(max(self.vm.beat_offset + float(seconds), -60.0), 60.0), 4)
+
+    def reset_grid(self) -> None:
+        vm = self.vm
+        vm.tempo_factor, vm.tap_bpm, vm.beat_offset = 1.0, None, 0.0
+
+    def forget_tempo(self, *_: Any) -> None:
+        """Markers are beats of their own: a ×2 or tapped tempo meant for the other grid does not carry over."""
+        self.vm.tempo_factor, self.vm.tap_bpm = 1.0, None
 
 
 def step_factor(current: float, up: bool) -> float:
