@@ -131,8 +131,11 @@ def region_motion(flow: np.ndarray, mask: np.ndarray | None = None, share: float
 def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
                       share: float = 0.3, floor: float = 2.0) -> np.ndarray:
     """Where warping `second` back along `flow` removes at least `share` of the difference to `first` (and at
-    least `floor` levels, locally averaged): there the flow is a displacement of the picture. Flow that explains
-    nothing (flicker through the codec's blocks, noise in flat areas) is not motion."""
+    least `floor` levels, and at least `NOISE_FLOOR` x the frame's median residual after warping, all locally
+    averaged): there the flow is a displacement of the picture. Flow that explains nothing (flicker through the
+    codec's blocks, noise in flat areas) is not motion; flow that fits part of the sensor noise removes a little
+    of a difference that is everywhere, which the noise-relative floor rejects (real motion removes a difference
+    far above the residual noise)."""
     height, width = first.shape
     size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
     xs, ys = grid
@@ -140,7 +143,13 @@ def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, g
                        borderMode=cv2.BORDER_REPLICATE)
     before = cv2.blur(cv2.absdiff(first, second).astype(np.float32), (size, size))
     after = cv2.blur(cv2.absdiff(first, warped).astype(np.float32), (size, size))
-    return (before - after) >= np.maximum(floor, share * before)
+    noise = NOISE_FLOOR * float(np.median(after))
+    return (before - after) >= np.maximum(max(floor, noise), share * before)
+
+
+#: The change a flow must remove is also ≥ this many times the median residual after warping (the pair's noise
+#: level after the flow has done what it can): noise that the flow partly fits does not count as motion.
+NOISE_FLOOR = 2.0
 
 
 def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
@@ -150,6 +159,27 @@ def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
     if abs(offset) < 0.25:
         return gray
     return cv2.add(gray, offset) if offset > 0 else cv2.subtract(gray, -offset)
+
+
+#: Contrast (standard deviation of the luminance, levels) the sampled pairs are stretched to before their flow,
+#: and the largest stretch: see `normalise_contrast`.
+CONTRAST_TARGET, MAX_CONTRAST_GAIN = 48.0, 2.0
+
+
+def contrast_gain(gray: np.ndarray, target: float = CONTRAST_TARGET, max_gain: float = MAX_CONTRAST_GAIN) -> float:
+    """The gain that brings `gray`'s luminance spread to `target` (never below 1, never above `max_gain`)."""
+    _, std = cv2.meanStdDev(gray)
+    return float(np.clip(target / max(float(std[0, 0]), 1e-3), 1.0, max_gain))
+
+
+def normalise_contrast(gray: np.ndarray, gain: float, mean: float) -> np.ndarray:
+    """`gray` stretched by `gain` around `mean` (one gain and mean for both frames of a pair). A defocused or
+    washed-out picture has gradients of ≈ 1 level/px: DIS then finds no minimum worth the name, and every
+    level-based floor (structure, explained change) sits above what its real motion changes; stretched, the same
+    floors hold relative to the picture's contrast. Noise is stretched too, so the gain is capped."""
+    if gain <= 1.0:
+        return gray
+    return cv2.convertScaleAbs(gray, alpha=gain, beta=128.0 - gain * mean)
 
 
 IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
