@@ -78,6 +78,13 @@ def gradient_magnitude(gray: np.ndarray) -> np.ndarray:
     return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
 
 
+#: The textured pixels must cover at least this share of the frame to be used (else every pixel is). Was 10 %:
+#: a flat illustration (clip art: uniform fills, black outlines) has ≈ 5 % textured pixels, so its camera fit fell
+#: back to every pixel, including the fills, where DIS interpolates a guess; the share of a zoom or rotation on it
+#: read 0.3-0.5 (dev seeds 67, 107, 147).
+MIN_TEXTURE_SHARE = 0.03
+
+
 def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarray | None = None) -> np.ndarray | None:
     """Pixels with enough local contrast for flow to be trusted, or None when too few have it.
 
@@ -86,7 +93,7 @@ def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarr
     """
     gradient = gradient_magnitude(gray) if gradient is None else gradient
     mask = gradient >= min_gradient * 8  # Sobel 3x3 gain is 8
-    return mask if np.count_nonzero(mask) >= 0.1 * mask.size else None
+    return mask if np.count_nonzero(mask) >= MIN_TEXTURE_SHARE * mask.size else None
 
 
 def top_mean(magnitude: np.ndarray, share: float = TOP_SHARE, mask: np.ndarray | None = None) -> float:
@@ -227,7 +234,7 @@ class GridSampler:
         points, rows, cols = self.points, self.rows, self.cols
         if texture is not None:
             keep = texture[rows, cols]
-            if np.count_nonzero(keep) >= max(12, keep.size // 10):
+            if np.count_nonzero(keep) >= max(12, MIN_TEXTURE_SHARE * keep.size):
                 points, rows, cols = points[keep], rows[keep], cols[keep]
         sub = flow[self.sub_rows, self.sub_cols]
         total_all = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2)) if sub.size else 0.0
@@ -241,7 +248,7 @@ class GridSampler:
         xs, ys = self.sub_x, self.sub_y
         if texture is not None:
             weight = texture[self.sub_rows, self.sub_cols]
-            if np.count_nonzero(weight) >= weight.size // 10:
+            if np.count_nonzero(weight) >= MIN_TEXTURE_SHARE * weight.size:
                 sub, xs, ys = sub[weight], xs[weight], ys[weight]
         total = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2))
         if matrix is None or inliers is None or int(inliers.sum()) < max(6, points.shape[0] // 20):
