@@ -58,6 +58,12 @@ KB_SHARE, NOT_KB_SHARE = 0.8, 0.55
 #: or swapped area x weight ≥ SWAP_MIN_AREA), or the grade moved ≥ COLOUR_MIN (hue degrees + 1° per level of
 #: warm/cool shift). Clips without an identity change are "no drift"; none are drawn in between.
 DRIFT_MIN, SWAP_MIN_AREA, COLOUR_MIN = 0.6, 0.5, 25.0
+#: A morph turns the picture into its mirror image: when the mirror image is nearly the picture itself
+#: (correlation of the blurred luminance ≥ MIRROR_SAME, at 256x144) the end of the morph looks like its start —
+#: the defocused coffee cup, symmetric and soft, correlates 0.75 with its mirror, and no editor would call that an
+#: identity change. Such a morph is ambiguous, not "drift". (Added in round 2 after viewing dev seed 34; the
+#: other photos correlate ≤ 0.60.)
+MIRROR_SAME = 0.7
 
 
 @dataclass
@@ -149,6 +155,8 @@ class ClipSpec:
             return True if self.drift_amount >= COLOUR_MIN else None
         if self.drift == "swap":
             return True if self.drift_area * self.drift_amount >= SWAP_MIN_AREA else None
+        if self.drift == "morph" and mirror_similarity(self.photo) >= MIRROR_SAME:
+            return None
         return True if self.drift_amount >= DRIFT_MIN else None
 
     def labels(self) -> dict[str, bool | None]:
@@ -279,6 +287,18 @@ def visible_area(photo: str, region: Region) -> float:
     rx = region.aspect * ry
     inside = ((xs - region.cx * width) / rx) ** 2 + ((ys - region.cy * height) / ry) ** 2 <= 1.0
     return float(np.count_nonzero(inside & structure)) / structure.size
+
+
+_MIRROR_CACHE: dict[str, float] = {}
+
+
+def mirror_similarity(photo: str) -> float:
+    """Correlation of the photo's blurred luminance (as framed at 256x144) with its mirror image."""
+    if photo not in _MIRROR_CACHE:
+        gray = cv2.cvtColor(_Stage(photo, 256, 144).view(), cv2.COLOR_RGB2GRAY).astype(np.float32)
+        smooth = cv2.GaussianBlur(gray, (0, 0), 2.0)
+        _MIRROR_CACHE[photo] = float(np.corrcoef(smooth.ravel(), smooth[:, ::-1].ravel())[0, 1])
+    return _MIRROR_CACHE[photo]
 
 
 class _Stage:

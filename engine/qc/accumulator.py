@@ -160,13 +160,7 @@ class QCAccumulator:
             matrix = self._sampler.fit_matrix(flow)  # jitter needs the camera motion only, not what it explains
             self._global_motion.append(self._sampler.motion_vector(matrix) * self._unit)
             if index % self.interval == 0:
-                matched = measures.match_brightness(self._last_sampled_gray, gray)
-                pair_flow = self._flow.calc(self._last_sampled_gray, matched, None)
-                gradient = measures.gradient_magnitude(self._last_sampled_gray)
-                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
-                    self._last_sampled_gray, matched, pair_flow, self._grid)
-                self._measure_sampled_pair(index, pair_flow,
-                                           measures.texture_mask(self._last_sampled_gray, gradient=gradient), structure)
+                self._sampled_pair(index, self._last_sampled_gray, gray)
                 if index % self.drift_interval == 0:
                     self._measure_drift(index, small, gray)
                 self._last_sampled_gray = gray
@@ -201,6 +195,19 @@ class QCAccumulator:
         if self._stretch is not None:
             small = cv2.resize(small, self._stretch, interpolation=cv2.INTER_LINEAR)
         return small
+
+    def _sampled_pair(self, index: int, first: np.ndarray, second: np.ndarray) -> None:
+        """Flow of one sampled pair (brightness-matched, contrast-normalised) and its measures."""
+        matched = measures.match_brightness(first, second)
+        gain = measures.contrast_gain(first)
+        if gain > 1.0:
+            mean = float(cv2.mean(first)[0])
+            first, matched = measures.normalise_contrast(first, gain, mean), measures.normalise_contrast(matched, gain, mean)
+        pair_flow = self._flow.calc(first, matched, None)
+        gradient = measures.gradient_magnitude(first)
+        structure = measures.structure_mask(gradient) & measures.explained_by_flow(first, matched, pair_flow,
+                                                                                   self._grid)
+        self._measure_sampled_pair(index, pair_flow, measures.texture_mask(first, gradient=gradient), structure)
 
     def _measure_sampled_pair(self, index: int, flow: np.ndarray, texture: np.ndarray | None,
                               structure: np.ndarray) -> None:
@@ -239,13 +246,7 @@ class QCAccumulator:
         last = n - 1
         with _opencv_single_threaded():
             if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
-                matched = measures.match_brightness(self._first_gray, self._prev_gray)
-                pair_flow = self._flow.calc(self._first_gray, matched, None)
-                gradient = measures.gradient_magnitude(self._first_gray)
-                structure = measures.structure_mask(gradient) & measures.explained_by_flow(
-                    self._first_gray, matched, pair_flow, self._grid)
-                self._measure_sampled_pair(last, pair_flow, measures.texture_mask(self._first_gray, gradient=gradient),
-                                           structure)
+                self._sampled_pair(last, self._first_gray, self._prev_gray)
             if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
                 self._measure_drift(last, self._prev_small, self._prev_gray)
             report = self._judge(n)

@@ -78,6 +78,13 @@ def gradient_magnitude(gray: np.ndarray) -> np.ndarray:
     return cv2.magnitude(cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3), cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3))
 
 
+#: The textured pixels must cover at least this share of the frame to be used (else every pixel is). Was 10 %:
+#: a flat illustration (clip art: uniform fills, black outlines) has ≈ 5 % textured pixels, so its camera fit fell
+#: back to every pixel, including the fills, where DIS interpolates a guess; the share of a zoom or rotation on it
+#: read 0.3-0.5 (dev seeds 67, 107, 147).
+MIN_TEXTURE_SHARE = 0.03
+
+
 def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarray | None = None) -> np.ndarray | None:
     """Pixels with enough local contrast for flow to be trusted, or None when too few have it.
 
@@ -86,7 +93,7 @@ def texture_mask(gray: np.ndarray, min_gradient: float = 6.0, gradient: np.ndarr
     """
     gradient = gradient_magnitude(gray) if gradient is None else gradient
     mask = gradient >= min_gradient * 8  # Sobel 3x3 gain is 8
-    return mask if np.count_nonzero(mask) >= 0.1 * mask.size else None
+    return mask if np.count_nonzero(mask) >= MIN_TEXTURE_SHARE * mask.size else None
 
 
 def top_mean(magnitude: np.ndarray, share: float = TOP_SHARE, mask: np.ndarray | None = None) -> float:
@@ -131,8 +138,11 @@ def region_motion(flow: np.ndarray, mask: np.ndarray | None = None, share: float
 def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
                       share: float = 0.3, floor: float = 2.0) -> np.ndarray:
     """Where warping `second` back along `flow` removes at least `share` of the difference to `first` (and at
-    least `floor` levels, locally averaged): there the flow is a displacement of the picture. Flow that explains
-    nothing (flicker through the codec's blocks, noise in flat areas) is not motion."""
+    least `floor` levels, and at least `NOISE_FLOOR` x the frame's median residual after warping, all locally
+    averaged): there the flow is a displacement of the picture. Flow that explains nothing (flicker through the
+    codec's blocks, noise in flat areas) is not motion; flow that fits part of the sensor noise removes a little
+    of a difference that is everywhere, which the noise-relative floor rejects (real motion removes a difference
+    far above the residual noise)."""
     height, width = first.shape
     size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
     xs, ys = grid
@@ -140,7 +150,13 @@ def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, g
                        borderMode=cv2.BORDER_REPLICATE)
     before = cv2.blur(cv2.absdiff(first, second).astype(np.float32), (size, size))
     after = cv2.blur(cv2.absdiff(first, warped).astype(np.float32), (size, size))
-    return (before - after) >= np.maximum(floor, share * before)
+    noise = NOISE_FLOOR * float(np.median(after[::4, ::4]))  # every 16th pixel: the same median, 16x cheaper
+    return (before - after) >= np.maximum(max(floor, noise), share * before)
+
+
+#: The change a flow must remove is also ≥ this many times the median residual after warping (the pair's noise
+#: level after the flow has done what it can): noise that the flow partly fits does not count as motion.
+NOISE_FLOOR = 2.0
 
 
 def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
@@ -150,6 +166,27 @@ def match_brightness(reference: np.ndarray, gray: np.ndarray) -> np.ndarray:
     if abs(offset) < 0.25:
         return gray
     return cv2.add(gray, offset) if offset > 0 else cv2.subtract(gray, -offset)
+
+
+#: Contrast (standard deviation of the luminance, levels) the sampled pairs are stretched to before their flow,
+#: and the largest stretch: see `normalise_contrast`.
+CONTRAST_TARGET, MAX_CONTRAST_GAIN = 48.0, 2.0
+
+
+def contrast_gain(gray: np.ndarray, target: float = CONTRAST_TARGET, max_gain: float = MAX_CONTRAST_GAIN) -> float:
+    """The gain that brings `gray`'s luminance spread to `target` (never below 1, never above `max_gain`)."""
+    _, std = cv2.meanStdDev(gray)
+    return float(np.clip(target / max(float(std[0, 0]), 1e-3), 1.0, max_gain))
+
+
+def normalise_contrast(gray: np.ndarray, gain: float, mean: float) -> np.ndarray:
+    """`gray` stretched by `gain` around `mean` (one gain and mean for both frames of a pair). A defocused or
+    washed-out picture has gradients of ≈ 1 level/px: DIS then finds no minimum worth the name, and every
+    level-based floor (structure, explained change) sits above what its real motion changes; stretched, the same
+    floors hold relative to the picture's contrast. Noise is stretched too, so the gain is capped."""
+    if gain <= 1.0:
+        return gray
+    return cv2.convertScaleAbs(gray, alpha=gain, beta=128.0 - gain * mean)
 
 
 IDENTITY = np.array([[1, 0, 0], [0, 1, 0]], np.float64)
@@ -197,7 +234,7 @@ class GridSampler:
         points, rows, cols = self.points, self.rows, self.cols
         if texture is not None:
             keep = texture[rows, cols]
-            if np.count_nonzero(keep) >= max(12, keep.size // 10):
+            if np.count_nonzero(keep) >= max(12, MIN_TEXTURE_SHARE * keep.size):
                 points, rows, cols = points[keep], rows[keep], cols[keep]
         sub = flow[self.sub_rows, self.sub_cols]
         total_all = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2)) if sub.size else 0.0
@@ -211,7 +248,7 @@ class GridSampler:
         xs, ys = self.sub_x, self.sub_y
         if texture is not None:
             weight = texture[self.sub_rows, self.sub_cols]
-            if np.count_nonzero(weight) >= weight.size // 10:
+            if np.count_nonzero(weight) >= MIN_TEXTURE_SHARE * weight.size:
                 sub, xs, ys = sub[weight], xs[weight], ys[weight]
         total = float(np.mean(sub[..., 0] ** 2 + sub[..., 1] ** 2))
         if matrix is None or inliers is None or int(inliers.sum()) < max(6, points.shape[0] // 20):
