@@ -37,6 +37,10 @@ MIN_PEAKINESS = 2.4
 #: In compound time, chords changing at the half bar as strongly as this (fraction of the bar's own change
 #: contrast) make a 4-beat reading a bar of 2 (6/8).
 COMPOUND_HALF_BAR = 0.35
+#: ... or the beat-to-beat chord change at the half bar is this many times that at the bar's other off-beats and
+#: this fraction of the change at the bar line (dev seeds only: 6/8 ≈ 1.5-3.4 and 0.4-1.2; 12/8 ≈ 0.7-1.45).
+COMPOUND_STEP_RATIO = 1.5
+COMPOUND_STEP_OF_BAR = 0.4
 #: Tempi an editor may give as a hint or a search range (BPM).
 HINT_LIMITS = (20.0, 400.0)
 #: A tempo hint fixes the metrical level: the search spans this many octaves either side of it (±23 %), enough
@@ -442,6 +446,14 @@ def detect_meter(beats: np.ndarray, low_onset: np.ndarray, onset: np.ndarray, ch
         folded = np.array([float(np.mean(change[(first + p) % 4::4])) for p in range(4)])
         spread = folded[0] - folded.min()
         if spread > 0 and folded[2] >= folded[0] - COMPOUND_HALF_BAR * spread:
+            return 2, first % 2
+        # Bar model over two dotted quarters: beat-to-beat chord change, folded on the 4-beat bar. In 12/8 the
+        # chord holds through the bar (the half bar changes no more than the other in-bar beats); in 6/8 the
+        # half bar is a bar line, so it changes clearly more than beats 2 and 4 and comparably to beat 1.
+        step = _harmonic_change(chroma_b, context=1)
+        f = np.array([float(np.mean(step[(first + p) % 4::4])) for p in range(4)])
+        inside = max(f[1], f[3])
+        if inside > 0 and f[2] >= COMPOUND_STEP_RATIO * inside and f[2] >= COMPOUND_STEP_OF_BAR * f[0]:
             return 2, first % 2
     return meter, first
 
