@@ -19,7 +19,7 @@ from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 6
+ANALYSIS_VERSION = 7
 
 _ENVELOPE_NAMES = ("energy", "onset_env", "low", "mid", "high", "flux", "local_tempo")
 
