@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import BadInputError
+from .spectral import SOFT_PEAKINESS, peakiness
 
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
@@ -34,10 +35,6 @@ TIGHTNESS = 200.0
 #: MIN_PEAKINESS × its median above the floor (stationary noise: ≈ 2.3; music with attacks: 20-500).
 MIN_PULSE_LEVEL = 1e-3
 MIN_PEAKINESS = 2.4
-#: Below this peakiness the flux envelope has attacks but no sharp ones (bowed strings ≈ 2.6-2.9 on the dev
-#: seeds; every song with drums, piano or plucked notes ≥ 8): the beats are tracked on the soft-attack envelope
-#: (spectral.soft_onsets) instead.
-SOFT_PEAKINESS = 5.0
 #: In compound time, chords changing at the half bar as strongly as this (fraction of the bar's own change
 #: contrast) make a 4-beat reading a bar of 2 (6/8).
 COMPOUND_HALF_BAR = 0.35
@@ -532,13 +529,6 @@ def has_pulse(onset_raw: np.ndarray) -> bool:
     return bool(strong >= MIN_PULSE_LEVEL and peakiness(onset_raw) >= MIN_PEAKINESS)
 
 
-def peakiness(onset_raw: np.ndarray) -> float:
-    """99th / 50th percentile of the sounding onset envelope: ≈ 2.3 for noise, 20-500 for music with attacks."""
-    sounding = onset_raw[onset_raw > 0]
-    if sounding.size < 10:
-        return 0.0
-    strong, typical = np.percentile(sounding, [99, 50])
-    return float(strong / max(typical, 1e-12))
 
 
 def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
