@@ -34,6 +34,11 @@ SONGS = {
     "twelve_eight": (_spec("twelve_eight", bpm_start=80.0, bpm_end=80.0, **STEADY), 0.95, 0.9),
     "dnb": (_spec("dnb", bpm_start=172.0, bpm_end=172.0, **STEADY), 0.95, 0.9),
     "funk": (_spec("funk", bpm_start=100.0, bpm_end=100.0, **STEADY), 0.95, 0.9),
+    # Round 2 (analysis version 7), dev seeds as they are: the 6/8 bar of two dotted quarters, bowed strings on
+    # the soft-attack envelope, a reggae one drop put back on the beat.
+    "six_eight": (song_spec(2), 0.95, 0.9),
+    "strings_only": (song_spec(97), 0.9, 0.75),
+    "reggae": (song_spec(80), 0.9, 0.75),
 }
 
 

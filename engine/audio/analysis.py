@@ -19,7 +19,7 @@ from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 6
+ANALYSIS_VERSION = 7
 
 _ENVELOPE_NAMES = ("energy", "onset_env", "low", "mid", "high", "flux", "local_tempo")
 
@@ -129,7 +129,8 @@ def analyze_samples(y: np.ndarray, path: str = "", *, bpm: float | None = None,
     duration = y.size / sr
     env = spectral.compute_envelopes(y, sr)
     result = beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low,
-                                   bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands)
+                                   bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands,
+                                   onset_soft=env.onset_soft)
     onset_frames, strengths = spectral.pick_onsets(env.onset, env.hop_rate)
     sections = find_sections(env.timbre, env.chroma, env.energy, env.onset, env.hop_rate, duration, env.silent,
                              result.downbeats)

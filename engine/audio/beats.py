@@ -21,6 +21,7 @@ import numpy as np
 
 from ..errors import BadInputError
 from ..reproducible import matmul
+from .spectral import SOFT_PEAKINESS, peakiness
 
 MIN_BPM, MAX_BPM = 50.0, 220.0
 #: Centre and width (octaves) of the log-normal tempo prior.
@@ -38,6 +39,15 @@ MIN_PEAKINESS = 2.4
 #: In compound time, chords changing at the half bar as strongly as this (fraction of the bar's own change
 #: contrast) make a 4-beat reading a bar of 2 (6/8).
 COMPOUND_HALF_BAR = 0.35
+#: ... or the beat-to-beat chord change at the half bar is this many times that at the bar's other off-beats and
+#: this fraction of the change at the bar line (dev seeds only: 6/8 ≈ 1.5-3.4 and 0.4-1.2; 12/8 ≈ 0.7-1.45).
+COMPOUND_STEP_RATIO = 1.5
+COMPOUND_STEP_OF_BAR = 0.4
+#: Off-beat phase: shift half a beat when the low band's flux half-way between the tracked beats exceeds this
+#: multiple of its flux on them and the high bands' exceeds this fraction (dev seeds: the one off-phase reggae
+#: song 1.40 / 0.86; songs tracked on the beat with low > 1: high ratio ≤ 0.40).
+OFF_BEAT_LOW = 1.0
+OFF_BEAT_HIGH = 0.6
 #: Tempi an editor may give as a hint or a search range (BPM).
 HINT_LIMITS = (20.0, 400.0)
 #: A tempo hint fixes the metrical level: the search spans this many octaves either side of it (±23 %), enough
@@ -378,6 +388,35 @@ def _trim_weak_edges(beats: np.ndarray, env: np.ndarray, hop_rate: float) -> np.
     return beats[strong[0]:strong[-1] + 1]
 
 
+def _band_at(band: np.ndarray, frames: np.ndarray) -> float:
+    """Mean of a band's strongest flux within ±2 frames (±23 ms) of each frame."""
+    frames = frames[(frames >= 0) & (frames < band.size)]
+    if frames.size == 0:
+        return 0.0
+    win = np.lib.stride_tricks.sliding_window_view(np.pad(band, 2), 5)
+    return float(win[frames].max(axis=1).mean())
+
+
+def _off_beat_phase(beats: np.ndarray, bands: np.ndarray) -> bool:
+    """Whether the tracked beats sit on the off-beats: the low band (kick, bass) hits harder half-way between
+    them than on them, and the high bands (hats) do not mark them either (reggae's one drop: skank and hats on
+    the off-beats, kick on 3). A song tracked on its beats has its kick or its hats on them."""
+    if beats.size < 8:
+        return False
+    mids = (beats[:-1] + beats[1:]) // 2
+    low_on, low_off = _band_at(bands[0], beats), _band_at(bands[0], mids)
+    high = bands[2] + bands[3]
+    high_on, high_off = _band_at(high, beats), _band_at(high, mids)
+    return bool(low_off > OFF_BEAT_LOW * low_on and high_off > OFF_BEAT_HIGH * high_on)
+
+
+def _half_beat_shift(beats: np.ndarray, n: int) -> np.ndarray:
+    """The midpoints between beats, plus one half a period past the last beat when it is inside the file."""
+    mids = (beats[:-1] + beats[1:]) // 2
+    last = beats[-1] + (beats[-1] - beats[-2]) // 2
+    return np.append(mids, last) if last < n else mids
+
+
 def _sync(values: np.ndarray, beats: np.ndarray, reduce: str = "mean") -> np.ndarray:
     """Aggregate (d, n) hop-rate features over each beat interval → (d, len(beats))."""
     edges = np.append(beats, values.shape[-1]).astype(int)
@@ -444,6 +483,14 @@ def detect_meter(beats: np.ndarray, low_onset: np.ndarray, onset: np.ndarray, ch
         spread = folded[0] - folded.min()
         if spread > 0 and folded[2] >= folded[0] - COMPOUND_HALF_BAR * spread:
             return 2, first % 2
+        # Bar model over two dotted quarters: beat-to-beat chord change, folded on the 4-beat bar. In 12/8 the
+        # chord holds through the bar (the half bar changes no more than the other in-bar beats); in 6/8 the
+        # half bar is a bar line, so it changes clearly more than beats 2 and 4 and comparably to beat 1.
+        step = _harmonic_change(chroma_b, context=1)
+        f = np.array([float(np.mean(step[(first + p) % 4::4])) for p in range(4)])
+        inside = max(f[1], f[3])
+        if inside > 0 and f[2] >= COMPOUND_STEP_RATIO * inside and f[2] >= COMPOUND_STEP_OF_BAR * f[0]:
+            return 2, first % 2
     return meter, first
 
 
@@ -479,13 +526,16 @@ def has_pulse(onset_raw: np.ndarray) -> bool:
     sounding = onset_raw[onset_raw > 0]
     if sounding.size < 10:
         return False
-    strong, typical = np.percentile(sounding, [99, 50])
-    return bool(strong >= MIN_PULSE_LEVEL and strong >= MIN_PEAKINESS * max(typical, 1e-12))
+    strong = float(np.percentile(sounding, 99))
+    return bool(strong >= MIN_PULSE_LEVEL and peakiness(onset_raw) >= MIN_PEAKINESS)
+
+
 
 
 def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
                 low_energy: np.ndarray, bpm_hint: float | None = None,
-                tempo_range: tuple[float, float] | None = None, bands: np.ndarray | None = None) -> BeatResult:
+                tempo_range: tuple[float, float] | None = None, bands: np.ndarray | None = None,
+                onset_soft: np.ndarray | None = None) -> BeatResult:
     """Tempo, beats, meter and downbeats of one song's onset envelope.
 
     `bpm_hint` fixes the metrical level (the tracker still finds the phase and follows drift near it);
@@ -493,6 +543,11 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
     """
     check_tempo_hint(bpm_hint, tempo_range)
     n = onset_raw.size
+    pulse = has_pulse(onset_raw)
+    soft = bool(pulse and onset_soft is not None and peakiness(onset_raw) < SOFT_PEAKINESS
+                and np.any(onset_soft > 0))
+    if soft:
+        onset_raw, bands = onset_soft, None  # soft attacks: track the note starts' dips, one envelope
     found = tempo_path(onset_raw, hop_rate, bpm_hint, tempo_range)
     if found is None:
         return _empty(n)
@@ -501,7 +556,7 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
     if not active.any():
         return _empty(n)
     confidence = float(np.clip(np.median(sal_path[active]), 0.0, 1.0))
-    if not has_pulse(onset_raw):
+    if not pulse:
         return BeatResult(None, confidence, np.zeros(0), np.zeros(n, dtype=np.float32), None,
                           np.zeros(0, dtype=np.int64), np.zeros(0))
     if bpm_hint is None:  # the editor's hint fixes the level; otherwise the level scorer decides
@@ -515,6 +570,8 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
     local = env / (env.std() + 1e-9)
     beat_frames = dp_track(local, period)
     beat_frames = _trim_weak_edges(beat_frames, env, hop_rate)
+    if bands is not None and _off_beat_phase(beat_frames, bands):
+        beat_frames = _half_beat_shift(beat_frames, n)
     if beat_frames.size < 2:
         return BeatResult(None, confidence, np.zeros(0), local_bpm.astype(np.float32), None,
                           np.zeros(0, dtype=np.int64), np.zeros(0))
