@@ -160,7 +160,8 @@ def overview_fixture() -> TimelineOverview:
     return TimelineOverview("t", Fraction(24), 144, [v1, a1])
 
 
-def test_widgets_drive_a_fake_controller(qtbot) -> None:
+def fake_panel(qtbot) -> tuple[PanelViewModel, StillMotionPanel, FakeController]:
+    """A shown panel wired to a FakeController: the widgets' side of the controller's named signals alone."""
     vm = PanelViewModel()
     panel = StillMotionPanel(vm)
     qtbot.addWidget(panel)
@@ -168,6 +169,11 @@ def test_widgets_drive_a_fake_controller(qtbot) -> None:
     connect_panel(panel, fake)
     panel.resize(1100, 700)
     panel.show()
+    return vm, panel, fake
+
+
+def test_widgets_drive_a_fake_controller(qtbot) -> None:
+    vm, panel, fake = fake_panel(qtbot)
     vm.overview = overview_fixture()
     vm.selection = ("V1@0",)
     view = panel.overview

@@ -20,22 +20,15 @@ from media_fixtures import photo  # noqa: E402
 from PySide6.QtCore import QPoint, Qt  # noqa: E402
 from stillmotion.engine.qc import qc_video  # noqa: E402
 from stillmotion.ui.grid_control import TapTempo, step_factor, tracked_tempo  # noqa: E402
-from stillmotion.ui.viewmodel import JobState, MusicView, PanelViewModel  # noqa: E402
-from stillmotion.ui.widgets.panel import StillMotionPanel, connect_panel  # noqa: E402
-from test_ui import FakeController, frame_range, store, wait_idle, wait_jobs_done  # noqa: E402, F401
+from stillmotion.ui.viewmodel import JobState, MusicView  # noqa: E402
+from test_ui import fake_panel, frame_range, store, wait_idle, wait_jobs_done  # noqa: E402, F401
 from test_ui import window as window  # noqa: E402, F401  (the panel fixture)
 
 FRAMES = 144  # 6 s at 24 fps
 
 
 def test_grid_widgets_drive_a_fake_controller(qtbot) -> None:
-    vm = PanelViewModel()
-    panel = StillMotionPanel(vm)
-    qtbot.addWidget(panel)
-    fake = FakeController()
-    connect_panel(panel, fake)
-    panel.resize(1100, 700)
-    panel.show()
+    vm, panel, fake = fake_panel(qtbot)
     beats = np.arange(0.25, 6, 60 / 62)
     vm.music = MusicView(duration=6.0, peaks=np.zeros((100, 2), np.float32), beats=beats, downbeats=beats[::4],
                          sections=[], tempo=62.0)
