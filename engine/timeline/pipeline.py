@@ -131,7 +131,8 @@ def safe_file_name(name: str, index: int, suffix: str = ".mp4") -> str:
     return f"{index:03d}_{text}{suffix}"
 
 
-def _inside(folder: Path, path: Path) -> Path:
+def inside_folder(folder: Path, path: Path) -> Path:
+    """`path`, checked to sit directly in the media folder (a clip name must never write elsewhere)."""
     resolved = path.resolve()
     if resolved.parent != folder.resolve():
         raise OutputError(f"refusing to write {path}: outside {folder}")
@@ -183,10 +184,10 @@ def build_request(still: Still, index: int, rate: Fraction, folder: Path, settin
     image in it), unless `settings.size` is "image"."""
     from ..images import default_size, load_image
 
-    output = _inside(folder, folder / safe_file_name(still.name, index))
+    output = inside_folder(folder, folder / safe_file_name(still.name, index))
     image = still.image
     if image is None and still.video is not None:
-        image = _inside(folder, folder / safe_file_name(still.name, index, ".png"))
+        image = inside_folder(folder, folder / safe_file_name(still.name, index, ".png"))
         extract_video_frame(still.video, still.video_time or Fraction(0), image)
         still.image = image
     assert image is not None
@@ -257,18 +258,18 @@ def render_requests(outcomes: list[ClipOutcome], executor: str = "local", worker
 # ---------------------------------------------------------------------------------------------------------------
 # writing the new track
 # ---------------------------------------------------------------------------------------------------------------
-def _plain(value: Any) -> Any:
+def plain_json(value: Any) -> Any:
     """OTIO metadata (AnyDictionary / AnyVector) as plain dicts and lists."""
     if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain_json(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, str | bytes):
-        return [_plain(v) for v in value]
+        return [plain_json(v) for v in value]
     return value
 
 
 def _jsonable(value: Any) -> Any:
     """Plain JSON types only (OTIO metadata rejects Fractions and numpy scalars)."""
-    return json.loads(json.dumps(_plain(value), default=str))
+    return json.loads(json.dumps(plain_json(value), default=str))
 
 
 def provenance(outcome: ClipOutcome, rate: Fraction) -> dict[str, Any]:
@@ -355,7 +356,8 @@ def add_generated_tracks(timeline: otio.schema.Timeline, outcomes: list[ClipOutc
     return tracks
 
 
-def _write_provenance(folder: Path, entries: dict[str, Any]) -> None:
+def write_provenance(folder: Path, entries: dict[str, Any]) -> None:
+    """Merge `entries` into the media folder's provenance file (for formats whose clips cannot carry metadata)."""
     path = folder / PROVENANCE_FILE
     existing: dict[str, Any] = {}
     if path.is_file():
@@ -506,7 +508,7 @@ def process_timeline(in_path: str | Path, out_path: str | Path | None, settings:
                               f"the container total {total}")
     else:
         write_timeline(timeline, out, overwrite=overwrite, rate=info.rate)
-    _write_provenance(folder, {o.request.output: provenance(o, info.rate) | {"timeline": str(out.resolve())}
+    write_provenance(folder, {o.request.output: provenance(o, info.rate) | {"timeline": str(out.resolve())}
                                for o in done})
     return TimelineSummary(
         input=str(source), output=str(out), media_folder=str(folder), rate=str(info.rate),

@@ -22,12 +22,12 @@ from .pipeline import (
     PROVENANCE_FILE,
     ClipOutcome,
     RenderFunction,
-    _inside,
-    _plain,
-    _write_provenance,
+    inside_folder,
     media_folder_for,
+    plain_json,
     provenance,
     render_one,
+    write_provenance,
 )
 from .select import Still
 
@@ -46,7 +46,7 @@ def _provenance_for(out: Path, timeline: otio.schema.Timeline, clip_name: str
         raise BadInputError(f"--clip {clip_name!r} names {len(candidates)} generated clips; use the full name "
                             f"({', '.join(repr(c.name) for c in candidates)})")
     if candidates:
-        return candidates[0], _plain(candidates[0].metadata["stillmotion"])
+        return candidates[0], plain_json(candidates[0].metadata["stillmotion"])
     folder = media_folder_for(out)
     path = folder / PROVENANCE_FILE
     if not path.is_file():
@@ -77,7 +77,7 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
     clip, data = _provenance_for(out, timeline, clip_name)
     request = RenderRequest.from_json(data["request"])
     folder = media_folder_for(out)
-    _inside(folder, Path(request.output))
+    inside_folder(folder, Path(request.output))
     if not Path(request.image).is_file():
         raise BadInputError(f"the still {request.image} of clip {clip_name!r} is missing")
     if seed is not None:
@@ -97,7 +97,7 @@ def regenerate(out_path: str | Path, clip_name: str, seed: int | None = None,
     if clip is not None and timeline_format(out).suffix in (".otio", ".otioz"):
         clip.metadata["stillmotion"] = updated
         write_timeline(timeline, out, overwrite=True, rate=info.rate)
-    _write_provenance(folder, {request.output: updated | {"timeline": str(out.resolve())}})
+    write_provenance(folder, {request.output: updated | {"timeline": str(out.resolve())}})
     return {"clip": still.name, "output": request.output, "seed": updated["seed"], "qc": updated["qc"],
             "frames": still.frames, "rate": str(rate), "comparison": comparison}
 
