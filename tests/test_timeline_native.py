@@ -200,6 +200,14 @@ def test_kdenlive_native_keeps_effects_in_melt_render(tmp_path: Path) -> None:
     assert min(np.abs(before[k] - after[k]).mean() for k in range(10, 22)) > 0
 
 
+def _relinked_settings(folder: Path, still_name: str) -> TimelineSettings:
+    """Settings that find a grey 32x18 stand-in for the timeline's still (saved as `still_name`) via --relink."""
+    media = folder / "media"
+    media.mkdir()
+    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / still_name)
+    return TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+
+
 def test_fcpxml_tc_start_is_the_timeline_start(tmp_path: Path) -> None:
     """A sequence starting at 01:00:00:00 (tcStart 3600 s): read as the start time, not an hour of gap; the
     connected clip lands on the still at the same spine time."""
@@ -212,11 +220,8 @@ def test_fcpxml_tc_start_is_the_timeline_start(tmp_path: Path) -> None:
     assert to_frames(timeline.global_start_time, info.rate) == 86314  # 86400399/24000 s = 3600.0166 s
     (still,) = [c for c in timeline.find_clips()]
     assert to_frames(still.range_in_parent().start_time, info.rate) == 0
-    media = tmp_path / "media"
-    media.mkdir()
-    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "AWorldofStories.Still001.png")
     out = tmp_path / "out.fcpxml"
-    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    settings = _relinked_settings(tmp_path, "AWorldofStories.Still001.png")
     summary = process_timeline(source, out, settings, report=lambda _line: None, render=render_one)
     diff = structural_diff(source.read_bytes(), out.read_bytes())
     assert diff.removed == [] and diff.changed == []
@@ -250,11 +255,8 @@ def test_fcpxmld_bundle_written_into_a_copy_of_the_bundle(tmp_path: Path) -> Non
     (bundle / "Info.fcpxml").write_bytes(original)
     (bundle / "Other").mkdir()
     (bundle / "Other" / "keep.bin").write_bytes(b"\x00kept")
-    media = tmp_path / "media"
-    media.mkdir()
-    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "AWorldofStories.Still001.png")
     out = tmp_path / "out.fcpxmld"
-    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    settings = _relinked_settings(tmp_path, "AWorldofStories.Still001.png")
     summary = process_timeline(bundle, out, settings, report=lambda _line: None, render=render_one)
     assert summary.rendered and (out / "Other" / "keep.bin").read_bytes() == b"\x00kept"
     diff = structural_diff(original, (out / "Info.fcpxml").read_bytes())
@@ -289,10 +291,7 @@ def test_in_place_native_write_keeps_a_backup_and_adds_once(tmp_path: Path) -> N
     source = tmp_path / "qtblend-freeze.kdenlive"
     original = (DATA / "kdenlive" / "qtblend-freeze.kdenlive").read_bytes()
     source.write_bytes(original)
-    media = tmp_path / "media"
-    media.mkdir()
-    Image.fromarray(np.full((18, 32, 3), 90, np.uint8)).save(media / "large-pixmap.png")
-    settings = TimelineSettings(relink=[str(media)], width=32, height=18, render={"qc": False})
+    settings = _relinked_settings(tmp_path, "large-pixmap.png")
     summary = process_timeline(source, None, settings, in_place=True, report=lambda _line: None, render=render_one)
     assert Path(summary.backup).read_bytes() == original
     diff = structural_diff(original, source.read_bytes())
