@@ -68,12 +68,8 @@ class FileHost(HostAdapter):
         start, frames = found[1], found[2]
         if (start, frames) != (record.start_frame, record.frames):
             raise BadInputError(f"{media.name} landed at {start}+{frames}, not {record.start_frame}+{record.frames}")
-        from stillmotion.engine.video import VideoInfo
-
-        info = VideoInfo(media)
-        self._inserted.setdefault(placed_on.name, []).append(NewClip(
-            name=clip.name, media=media, record_start=start, frames=frames, width=info.width, height=info.height,
-            has_audio=info.audio_rate is not None, provenance=metadata))
+        self._inserted.setdefault(placed_on.name, []).append(
+            NewClip.from_media(clip.name, media, start, frames, provenance=metadata))
         return InsertedClip(track=placed_on.name, start_frame=start, frames=frames, media_path=str(media))
 
     def project_key(self) -> str:

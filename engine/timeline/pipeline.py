@@ -306,28 +306,15 @@ def track_lanes(outcomes: list[ClipOutcome]) -> list[list[ClipOutcome]]:
     return lanes
 
 
-def _has_audio(media: Path) -> bool:
-    import av
-
-    try:
-        with av.open(str(media)) as container:
-            return bool(container.streams.audio)
-    except (av.error.FFmpegError, OSError):
-        return False
-
-
 def native_tracks(outcomes: list[ClipOutcome], track_name: str, rate: Fraction) -> list[NewTrack]:
     """The new tracks as the add-only native writers take them (same lanes as `add_generated_tracks`)."""
     tracks = []
     for number, lane in enumerate(track_lanes(outcomes)):
         track = NewTrack(track_name if number == 0 else f"{track_name} {number + 1}")
         for outcome in lane:
-            still, request = outcome.still, outcome.request
-            media = Path(request.output)
-            track.clips.append(NewClip(name=f"{still.name} (StillMotion)", media=media,
-                                       record_start=still.record_start, frames=still.frames,
-                                       width=request.width, height=request.height, has_audio=_has_audio(media),
-                                       provenance=provenance(outcome, rate)))
+            still = outcome.still
+            track.clips.append(NewClip.from_media(f"{still.name} (StillMotion)", Path(outcome.request.output),
+                                                  still.record_start, still.frames, provenance(outcome, rate)))
         tracks.append(track)
     return tracks
 

@@ -55,7 +55,6 @@ def add_to_document(data: bytes, suffix: str, tracks: list[NewTrack], rate: Frac
 def tracks_from_timeline(timeline: otio.schema.Timeline, rate: Fraction) -> list[NewTrack]:
     """The StillMotion clips placed on an OTIO timeline (metadata["stillmotion"]["output"]), per track, as the
     native writers take them — for hosts that edit OTIO's model and save into the editor's own document."""
-    from ...video import VideoInfo
     from ..timebase import to_frames
 
     tracks: list[NewTrack] = []
@@ -65,13 +64,10 @@ def tracks_from_timeline(timeline: otio.schema.Timeline, rate: Fraction) -> list
             data = item.metadata.get("stillmotion") if isinstance(item, otio.schema.Clip) else None
             if not data or "output" not in data:
                 continue
-            media = Path(str(data["output"]))
-            info = VideoInfo(media)
             placed = item.range_in_parent()
             start = to_frames(placed.start_time, rate)
             frames = to_frames(placed.start_time + placed.duration, rate) - start
-            clips.append(NewClip(name=item.name, media=media, record_start=start, frames=frames,
-                                 width=info.width, height=info.height, has_audio=info.audio_rate is not None))
+            clips.append(NewClip.from_media(item.name, Path(str(data["output"])), start, frames))
         if clips:
             tracks.append(NewTrack(track.name or "StillMotion", clips))
     return tracks

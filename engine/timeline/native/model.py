@@ -21,6 +21,16 @@ class NewClip:
     has_audio: bool = False
     provenance: dict[str, Any] | None = None
 
+    @classmethod
+    def from_media(cls, name: str, media: Path, record_start: int, frames: int,
+                   provenance: dict[str, Any] | None = None) -> NewClip:
+        """A rendered clip as the writers need it: its size and whether it has sound, read from the file."""
+        from ...video import VideoInfo
+
+        info = VideoInfo(media)
+        return cls(name=name, media=media, record_start=record_start, frames=frames, width=info.width,
+                   height=info.height, has_audio=info.audio_rate is not None, provenance=provenance)
+
     @property
     def record_end(self) -> int:
         return self.record_start + self.frames
