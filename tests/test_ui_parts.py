@@ -98,6 +98,23 @@ def test_timeline_session_reads_saves_and_keeps_the_panel_state(tmp_path: Path) 
     assert (fresh.preset, fresh.intensity) == ("drift", 0.25)
 
 
+def test_a_new_timeline_forgets_the_image_sizes_of_the_last(tmp_path: Path) -> None:
+    """Stills are keyed by track and start, so the same key on the next timeline is another image."""
+    from PIL import Image
+
+    vm, session = open_session(tmp_path / "first")
+    parameters = RenderParameters(vm, session)
+    key = next(iter(session.stills))
+    first_w, first_h = parameters.output_size(key)
+    path = make_timeline(tmp_path / "second")
+    image = Path(session.stills[key].image).name
+    with Image.open(tmp_path / "second" / image) as img:
+        img.transpose(Image.Transpose.ROTATE_90).save(tmp_path / "second" / image)
+    timeline, info = session.read(str(path))
+    session.load(timeline, path, info.rate, info.media_root)
+    assert parameters.output_size(key) == (first_h, first_w) != (first_w, first_h)
+
+
 def test_selection_against_a_synchronous_task_runner(tmp_path: Path) -> None:
     vm, session = open_session(tmp_path / "project", (24, 24, 24))
     tasks = SyncTasks()

@@ -76,6 +76,7 @@ class TimelineSession:
              media_root: Path | None = None, output: str | None = None) -> tuple[Selection, Relinker]:
         """Take `timeline` as the open one and find its stills (relinking offline media by file name)."""
         self.timeline, self.rate, self.source_path = timeline, Fraction(rate), Path(source_path)
+        self.image_sizes = {}  # keys are track@start: another timeline's still there is another image
         self.save_path = Path(output) if output else self.default_save_path(self.source_path)
         relinker = Relinker(self.relink_folders)
         selection = find_stills(timeline, self.rate, self.source_path.resolve().parent, media_root=media_root,
