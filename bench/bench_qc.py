@@ -160,7 +160,8 @@ def bench_generated(cache: Path, count: int, fresh_start: int | None, width: int
     start = fresh_start if fresh_start is not None else FRESH_FLOOR + secrets.randbelow(10**9)
     dev = DEV_SEEDS[:dev_count]
     ranges = [(name, seeds) for name, seeds in (("dev", dev), ("fresh", range(start, start + count))) if len(seeds)]
-    print(f"generated set at {width}x{height}: dev seeds {dev.start}..{dev.stop - 1}, fresh seeds "
+    dev_text = f"dev seeds {dev.start}..{dev.stop - 1}" if len(dev) else "dev skipped"
+    print(f"generated set at {width}x{height}: {dev_text}, fresh seeds "
           f"{start}..{start + count - 1} (--fresh-start {start} repeats this run)")
     print("| range | gate | scored | excluded (ambiguous) | right | accuracy | worst margin flagged / clean | wrong |")
     print("|---|---|---|---|---|---|---|---|")
