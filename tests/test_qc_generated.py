@@ -19,7 +19,7 @@ from stillmotion.engine.qc.measures import beat_alignment_score
 from stillmotion.engine.render import render_clip
 from stillmotion.engine.request import AudioSegment, RenderRequest
 
-#: The fixed subset the fast test scores (dev seeds: the thresholds were calibrated on 0..149).
+#: The fixed subset the fast test scores (dev seeds: the thresholds were calibrated on 0..599).
 SUBSET = range(0, 20)
 
 
