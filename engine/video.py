@@ -32,8 +32,10 @@ CODECS = {
 #: x264 settings on top of the preset. `subme=1:partitions=none:me=dia` cuts libx264's CPU by ~45 % on our warped
 #: 1080p frames at the same CRF, for +3 % bits and -0.18 dB PSNR (49.80 -> 49.61 dB, SSIM 0.9948 -> 0.9945;
 #: measured on a 10-s 1080p clip, see docs/procedural.md). The encoder is half the render's CPU, so this is what
-#: lets warp + encode keep up with ffmpeg's zoompan. Pass `x264_params=""` for the plain preset.
-X264_SPEED_PARAMS = "subme=1:partitions=none:me=dia"
+#: lets warp + encode keep up with ffmpeg's zoompan. `8x8dct=0` takes another ~10 % of the encoder's CPU for the
+#: same size and -0.00..0.07 dB (three demo stills it was not chosen on; docs/procedural.md). Pass
+#: `x264_params=""` for the plain preset.
+X264_SPEED_PARAMS = "subme=1:partitions=none:me=dia:8x8dct=0"
 
 #: libx264 frame threads, the same on every machine. With threads=auto (1.5 x cores) the stream depended on where
 #: it was encoded: x264 records its thread count in the stream, and frame threads bound the vertical motion search
