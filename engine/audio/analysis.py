@@ -112,7 +112,7 @@ def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] |
                     tracker: str = "model") -> dict[str, Any]:
     """Everything that changes the result besides the file itself (part of the cache key)."""
     return {
-        "tracker": tracker if beat_model.load_model() is not None else "dsp",
+        "tracker": tracker if beat_model.weights_digest() else "dsp",  # a cache hit never loads the weights
         "beat_model": beat_model.weights_digest(),
         "bpm_hint": None if bpm is None else float(bpm),
         "tempo_range": None if tempo_range is None else [float(v) for v in tempo_range],
