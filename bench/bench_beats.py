@@ -7,10 +7,13 @@ Real recordings: madmom's annotated sample in ../shared/fixtures/audio (CC BY-NC
 
 Measures (mir_eval, 70 ms, untrimmed — a 3-s clip needs its first beats right): beat F-measure, CMLt, AMLt,
 the correct-metrical-level rate (tracked tempo within 4 % of the notated one: median inter-beat intervals of the
-estimate vs the ground truth), downbeat F. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
+estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
+engine/audio/beat_model.py, trained on development seeds 0..399 only by bench/train_beat_model.py); the DSP
+tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
 madmom's downbeat tracker too when it is importable (bench reference only: its models are CC BY-NC-SA).
 
     .venv/bin/python bench/bench_beats.py [--dev 40] [--fresh 40] [--fresh-start N] [--cache DIR] [--no-librosa]
+                                          [--no-dsp] [--no-madmom]
 """
 
 from __future__ import annotations
@@ -112,13 +115,14 @@ def real_tracks() -> list[dict]:
     return tracks
 
 
-def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool) -> dict:
+def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool, use_dsp: bool = True) -> dict:
     if not tracks:
         return {k: float("nan") for k in ("mean_f", "min_f", "cmlt", "amlt", "level", "down_f")}
     print(f"\n== {label} ({len(tracks)} songs) ==")
     print(f"{'song':24s} {'ref bpm':>7s} | {'F':>5s} {'CMLt':>5s} {'AMLt':>5s} {'lvl':>3s} {'down':>5s} {'bpm':>6s}"
+          + (" | DSP F  lvl  down" if use_dsp else "")
           + (" | librosa F  lvl   bpm" if use_librosa else "") + (" | madmom F  down" if use_madmom else ""))
-    rows, lib_rows, mm_rows, seconds = [], [], [], 0.0
+    rows, dsp_rows, lib_rows, mm_rows, seconds = [], [], [], [], 0.0
     for track in tracks:
         t0 = time.perf_counter()
         result = analyze(track["wav"], use_cache=False)
@@ -127,6 +131,11 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool)
         rows.append(m)
         line = (f"{track['name']:24s} {m['ref_bpm']:7.1f} | {m['f']:5.3f} {m['cmlt']:5.3f} {m['amlt']:5.3f} "
                 f"{'ok' if m['level'] else 'NO':>3s} {m['down']:5.3f} {m['bpm']:6.1f}")
+        if use_dsp:
+            dr = analyze(track["wav"], use_cache=False, tracker="dsp")
+            dm = measures(track["beats"], dr.beats, track.get("downbeats"), dr.downbeats)
+            dsp_rows.append(dm)
+            line += f" | {dm['f']:5.3f} {'ok' if dm['level'] else 'NO':>4s} {dm['down']:5.3f}"
         if use_librosa:
             lm = measures(track["beats"], librosa_beats(track["wav"]))
             lib_rows.append(lm)
@@ -142,6 +151,11 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool)
     print(f"{'ours':24s} mean F {summary['mean_f']:.3f}  min F {summary['min_f']:.3f}  CMLt {summary['cmlt']:.3f}  "
           f"AMLt {summary['amlt']:.3f}  level {summary['level']:.1%}  downbeat F {summary['down_f']:.3f}  "
           f"({seconds:.1f} s)")
+    if dsp_rows:
+        ds = summarise(dsp_rows)
+        summary["dsp"] = ds
+        print(f"{'DSP tracker':24s} mean F {ds['mean_f']:.3f}  min F {ds['min_f']:.3f}  CMLt {ds['cmlt']:.3f}  "
+              f"AMLt {ds['amlt']:.3f}  level {ds['level']:.1%}  downbeat F {ds['down_f']:.3f}")
     if lib_rows:
         ls = summarise(lib_rows)
         summary["librosa"] = ls
@@ -192,13 +206,14 @@ def three_minutes_warm(songs: list[dict]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the level scorer was fit on 0..399)")
+    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the network was trained on 0..399, the DSP level scorer fit on 0..399)")
     parser.add_argument("--fresh", type=int, default=40, help="fresh seeds drawn this run")
     parser.add_argument("--fresh-start", type=int, help="repeat a run's fresh range (printed by that run)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stillmotion-bench" / "musicgen"),
                         help="rendered songs, keyed by seed + generator version")
     parser.add_argument("--no-librosa", action="store_true")
     parser.add_argument("--no-madmom", action="store_true")
+    parser.add_argument("--no-dsp", action="store_true", help="skip the DSP tracker's column")
     args = parser.parse_args()
     from musicgen import GEN_VERSION, render_song
 
@@ -214,12 +229,12 @@ def main() -> int:
     dev = [render_song(s, Path(args.cache)) for s in dev_seeds]
     fresh = [render_song(s, Path(args.cache)) for s in fresh_seeds]
     print(f"rendered / loaded {len(dev) + len(fresh)} songs in {time.perf_counter() - t0:.1f} s")
-    madmom = not args.no_madmom
-    results = {"dev": run_set("DEV (tuned on)", dev, not args.no_librosa, madmom),
-               "fresh": run_set("FRESH (never tuned on)", fresh, not args.no_librosa, madmom)}
+    madmom, lib, dsp = not args.no_madmom, not args.no_librosa, not args.no_dsp
+    results = {"dev": run_set("DEV (tuned / trained on)", dev, lib, madmom, dsp),
+               "fresh": run_set("FRESH (never tuned on)", fresh, lib, madmom, dsp)}
     real = real_tracks()
     if real:
-        results["real"] = run_set("REAL recordings", real, not args.no_librosa, madmom)
+        results["real"] = run_set("REAL recordings", real, lib, madmom, dsp)
     ours_s, lib_s = three_minutes_warm(fresh or dev)
     print(f"\n3 minutes analysed, warm: ours {ours_s:.2f} s (median of 3; beats, onsets, sections, envelopes), "
           f"librosa beat_track {lib_s:.2f} s; ratio {ours_s / lib_s:.2f}")

@@ -12,14 +12,16 @@ from typing import Any
 
 import numpy as np
 
+from . import beat_decode, beat_model, spectral
 from . import beats as beats_mod
-from . import spectral
 from .cache import entry_key, file_digest, load_entry, store_entry
 from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 7
+ANALYSIS_VERSION = 8
+#: Beat trackers: the trained network + decoder (default when its weights are installed) or the DSP tracker.
+TRACKERS = ("model", "dsp")
 
 _ENVELOPE_NAMES = ("energy", "onset_env", "low", "mid", "high", "flux", "local_tempo")
 
@@ -106,9 +108,12 @@ def _rounded(values: np.ndarray, digits: int = 5) -> list[float]:
     return [round(float(v), digits) for v in values]
 
 
-def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] | None = None) -> dict[str, Any]:
+def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] | None = None,
+                    tracker: str = "model") -> dict[str, Any]:
     """Everything that changes the result besides the file itself (part of the cache key)."""
     return {
+        "tracker": tracker if beat_model.weights_digest() else "dsp",  # a cache hit never loads the weights
+        "beat_model": beat_model.weights_digest(),
         "bpm_hint": None if bpm is None else float(bpm),
         "tempo_range": None if tempo_range is None else [float(v) for v in tempo_range],
         "sample_rate": spectral.SAMPLE_RATE, "n_fft": spectral.N_FFT, "hop": spectral.HOP,
@@ -118,19 +123,38 @@ def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] |
     }
 
 
+def _check_tracker(tracker: str) -> None:
+    if tracker not in TRACKERS:
+        raise ValueError(f"tracker must be one of {TRACKERS}, got {tracker!r}")
+
+
+def track(env: spectral.Envelopes, bpm: float | None, tempo_range: tuple[float, float] | None,
+          tracker: str = "model") -> beats_mod.BeatResult:
+    """Beats of one song's envelopes: the network + decoder when its weights are installed (and `tracker` is
+    "model"), the DSP tracker otherwise. Songs without a pulse (a drone, noise: beats.has_pulse) get no beats
+    from either."""
+    model = beat_model.load_model() if tracker == "model" else None
+    if model is None or env.log_mel is None or not beats_mod.has_pulse(env.onset_raw):
+        return beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low,
+                                     bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands,
+                                     onset_soft=env.onset_soft)
+    beat_act, down_act = beat_model.activations(model, beat_model.model_input(env.log_mel))
+    return beat_decode.decode(beat_act, down_act, env.hop_rate, bpm, tempo_range, env.onset_raw)
+
+
 def analyze_samples(y: np.ndarray, path: str = "", *, bpm: float | None = None,
-                    tempo_range: tuple[float, float] | None = None) -> AudioAnalysis:
+                    tempo_range: tuple[float, float] | None = None, tracker: str = "model") -> AudioAnalysis:
     """Analyse a mono float32 signal at spectral.SAMPLE_RATE (no caching).
 
-    `bpm` is a tempo hint that fixes the metrical level; `tempo_range` (low, high) restricts the tempo search.
+    `bpm` is a tempo hint that fixes the metrical level; `tempo_range` (low, high) restricts the tempo search;
+    `tracker` "dsp" forces the DSP beat tracker (for comparison).
     """
     beats_mod.check_tempo_hint(bpm, tempo_range)
+    _check_tracker(tracker)
     sr = spectral.SAMPLE_RATE
     duration = y.size / sr
     env = spectral.compute_envelopes(y, sr)
-    result = beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low,
-                                   bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands,
-                                   onset_soft=env.onset_soft)
+    result = track(env, bpm, tempo_range, tracker)
     onset_frames, strengths = spectral.pick_onsets(env.onset, env.hop_rate)
     sections = find_sections(env.timbre, env.chroma, env.energy, env.onset, env.hop_rate, duration, env.silent,
                              result.downbeats)
@@ -156,7 +180,7 @@ def analyze_samples(y: np.ndarray, path: str = "", *, bpm: float | None = None,
 
 
 def analyze(path: str | os.PathLike[str], use_cache: bool = True, *, bpm: float | None = None,
-            tempo_range: tuple[float, float] | None = None) -> AudioAnalysis:
+            tempo_range: tuple[float, float] | None = None, tracker: str = "model") -> AudioAnalysis:
     """Analyse the whole file (mono mix); results are cached by content hash + parameters + version.
 
     `bpm` is the editor's tempo hint (the tracker keeps finding the phase and follows drift, at this metrical
@@ -164,6 +188,7 @@ def analyze(path: str | os.PathLike[str], use_cache: bool = True, *, bpm: float 
     BadInputError.
     """
     beats_mod.check_tempo_hint(bpm, tempo_range)
+    _check_tracker(tracker)
     name = os.fspath(path)
     key = None
     if use_cache:
@@ -172,12 +197,12 @@ def analyze(path: str | os.PathLike[str], use_cache: bool = True, *, bpm: float 
         except OSError:
             digest = None  # load_audio below raises the user-facing error
         if digest is not None:
-            key = entry_key(digest, analysis_params(bpm, tempo_range), ANALYSIS_VERSION)
+            key = entry_key(digest, analysis_params(bpm, tempo_range, tracker), ANALYSIS_VERSION)
             hit = load_entry(key)
             if hit is not None:
                 return AudioAnalysis._from_cache(hit[0], hit[1], name)
     clip = load_audio(name, sample_rate=spectral.SAMPLE_RATE, mono=True)
-    result = analyze_samples(clip.samples[0], name, bpm=bpm, tempo_range=tempo_range)
+    result = analyze_samples(clip.samples[0], name, bpm=bpm, tempo_range=tempo_range, tracker=tracker)
     if key is not None:
         store_entry(key, result._meta(), result._arrays())
     return result

@@ -60,6 +60,8 @@ class Envelopes:
     silent: np.ndarray       # bool, frame below SILENCE_DBFS
     #: Soft-attack detection function (see soft_onsets), for music whose flux has no peaks (bowed strings).
     onset_soft: np.ndarray | None = None
+    #: (N_MELS, n) loudness-normalised log-mel spectrogram: the beat model's input (beat_model.model_input).
+    log_mel: np.ndarray | None = None
 
     @property
     def count(self) -> int:
@@ -242,6 +244,7 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
         timbre=timbre.astype(np.float32),
         silent=~audible,
         onset_soft=onset_soft,
+        log_mel=log_mel.astype(np.float32, copy=False),
     )
 
 
