@@ -1,5 +1,7 @@
 """Read + write of the 192-clip Premiere XML fixture (kdenlive_example_from_fcp.xml, CC0): budget 0.5 s.
 
+The speed half of tests/test_timeline_io.py::test_premiere_xml_read_write_round_trip (timed targets live here).
+
 Run: .venv/bin/python bench/bench_timeline.py
 """
 
