@@ -111,9 +111,10 @@ def _rounded(values: np.ndarray, digits: int = 5) -> list[float]:
 def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] | None = None,
                     tracker: str = "model") -> dict[str, Any]:
     """Everything that changes the result besides the file itself (part of the cache key)."""
+    weights = beat_model.weights_digest()  # a cache hit never loads the weights
     return {
-        "tracker": tracker if beat_model.weights_digest() else "dsp",  # a cache hit never loads the weights
-        "beat_model": beat_model.weights_digest(),
+        "tracker": tracker if weights else "dsp",
+        "beat_model": weights,
         "bpm_hint": None if bpm is None else float(bpm),
         "tempo_range": None if tempo_range is None else [float(v) for v in tempo_range],
         "sample_rate": spectral.SAMPLE_RATE, "n_fft": spectral.N_FFT, "hop": spectral.HOP,

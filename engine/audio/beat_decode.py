@@ -42,8 +42,7 @@ def compound_time(onset_raw: np.ndarray, hop_rate: float, beat_times: np.ndarray
     env = dsp._detrend(onset_raw.astype(np.float64), hop_rate)
     acf, frames, starts, _ = dsp.window_acf(env, hop_rate)
     centres = (starts + frames.shape[1] / 2) / hop_rate
-    return bool(dsp._mean_acf_at(acf, centres, beat_times, beat_lags / 3)
-                > dsp._mean_acf_at(acf, centres, beat_times, beat_lags / 2))
+    return dsp.splits_in_three(acf, centres, beat_times, beat_lags)
 
 
 def decode(beat_act: np.ndarray, down_act: np.ndarray, hop_rate: float, bpm_hint: float | None = None,
@@ -55,17 +54,11 @@ def decode(beat_act: np.ndarray, down_act: np.ndarray, hop_rate: float, bpm_hint
     n = beat_act.size
     found = dsp.tempo_path(beat_act.astype(np.float64), hop_rate, bpm_hint, tempo_range)
     if found is None:
-        return dsp.BeatResult(None, 0.0, np.zeros(0), np.zeros(n, np.float32), None, np.zeros(0, np.int64),
-                              np.zeros(0))
-    env, acf, centres, energy, bpm_path, sal_path = found
+        return dsp._empty(n)
+    _env, acf, centres, energy, bpm_path, sal_path = found
     active = energy > 1e-6
     confidence = float(np.clip(np.median(sal_path[active]), 0.0, 1.0)) if active.any() else 0.0
-    refined = np.array([dsp._refine_bpm(acf[w], bpm_path[w], hop_rate) for w in range(acf.shape[0])])
-    local_bpm = np.interp(np.arange(n) / hop_rate, centres, refined)
-    period = 60.0 * hop_rate / local_bpm
-    act = beat_act.astype(np.float64)
-    frames = dsp.dp_track(act / (act.std() + 1e-9), period)
-    frames = dsp._trim_weak_edges(frames, act, hop_rate)
+    local_bpm, frames = dsp.follow_tempo(beat_act.astype(np.float64), acf, centres, bpm_path, hop_rate)
     if frames.size < 2:
         return dsp.BeatResult(None, confidence, np.zeros(0), local_bpm.astype(np.float32), None,
                               np.zeros(0, np.int64), np.zeros(0))
@@ -74,10 +67,6 @@ def decode(beat_act: np.ndarray, down_act: np.ndarray, hop_rate: float, bpm_hint
     lags = 60.0 * hop_rate / local_bpm[frames]
     compound = onset_raw is not None and compound_time(onset_raw, hop_rate, beat_times, lags)
     meter, first = bar_phase(window[frames], METERS if compound else (3, 4))
-    if meter is None:
-        positions, downbeats = np.zeros(frames.size, np.int64), np.zeros(0)
-    else:
-        positions = ((np.arange(frames.size) - first) % meter + 1).astype(np.int64)
-        downbeats = beat_times[positions == 1]
+    positions, downbeats = dsp.bar_positions(beat_times, meter, first)
     return dsp.BeatResult(dsp._tempo_from_beats(beat_times), confidence, beat_times,
                           local_bpm.astype(np.float32), meter, positions, downbeats)

@@ -530,6 +530,27 @@ def has_pulse(onset_raw: np.ndarray) -> bool:
     return bool(strong >= MIN_PULSE_LEVEL and peakiness(onset_raw) >= MIN_PEAKINESS)
 
 
+def follow_tempo(detection: np.ndarray, acf: np.ndarray, centres: np.ndarray, bpm_path: np.ndarray,
+                 hop_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """(local BPM per frame, beat frames): the tempo path refined per window, then the DP tracker on
+    `detection` (an onset envelope, or the network's beat activation) with weak edges trimmed."""
+    refined = np.array([_refine_bpm(acf[w], bpm_path[w], hop_rate) for w in range(acf.shape[0])])
+    local_bpm = np.interp(np.arange(detection.size) / hop_rate, centres, refined)
+    beat_frames = dp_track(detection / (detection.std() + 1e-9), 60.0 * hop_rate / local_bpm)
+    return local_bpm, _trim_weak_edges(beat_frames, detection, hop_rate)
+
+
+def splits_in_three(acf: np.ndarray, centres: np.ndarray, beats: np.ndarray, lags: np.ndarray) -> bool:
+    """Compound time: the periodicity at a third of the beat above that at a half."""
+    return bool(_mean_acf_at(acf, centres, beats, lags / 3) > _mean_acf_at(acf, centres, beats, lags / 2))
+
+
+def bar_positions(beats: np.ndarray, meter: int | None, first: int) -> tuple[np.ndarray, np.ndarray]:
+    """(position in the bar of each beat, 1 = downbeat; downbeat times); unknown (0) without a meter."""
+    if meter is None:  # too few beats to tell bars apart
+        return np.zeros(beats.size, dtype=np.int64), np.zeros(0)
+    positions = ((np.arange(beats.size) - first) % meter + 1).astype(np.int64)
+    return positions, beats[positions == 1]
 
 
 def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, chroma: np.ndarray,
@@ -563,13 +584,7 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
         limits = LEVEL_LIMITS if tempo_range is None else tempo_range
         bpm_path = bpm_path * choose_level(level_envelopes(env, bands, chroma, hop_rate), hop_rate, bpm_path,
                                            limits)
-    refined = np.array([_refine_bpm(acf[w], bpm_path[w], hop_rate) for w in range(acf.shape[0])])
-    frame_times = np.arange(n) / hop_rate
-    local_bpm = np.interp(frame_times, centres, refined)
-    period = 60.0 * hop_rate / local_bpm
-    local = env / (env.std() + 1e-9)
-    beat_frames = dp_track(local, period)
-    beat_frames = _trim_weak_edges(beat_frames, env, hop_rate)
+    local_bpm, beat_frames = follow_tempo(env, acf, centres, bpm_path, hop_rate)
     if bands is not None and _off_beat_phase(beat_frames, bands):
         beat_frames = _half_beat_shift(beat_frames, n)
     if beat_frames.size < 2:
@@ -578,12 +593,7 @@ def track_beats(onset_raw: np.ndarray, hop_rate: float, low_onset: np.ndarray, c
     beats = beat_frames / hop_rate
     tempo = _tempo_from_beats(beats)
     lag = 60.0 * hop_rate / local_bpm[beat_frames]
-    compound = bool(_mean_acf_at(acf, centres, beats, lag / 3) > _mean_acf_at(acf, centres, beats, lag / 2))
+    compound = splits_in_three(acf, centres, beats, lag)
     meter, first = detect_meter(beat_frames, low_onset, env, chroma, low_energy, compound)
-    if meter is None:  # too few beats to tell bars apart: positions unknown (0)
-        positions = np.zeros(beats.size, dtype=np.int64)
-        downbeats = np.zeros(0)
-    else:
-        positions = ((np.arange(beats.size) - first) % meter + 1).astype(np.int64)
-        downbeats = beats[positions == 1]
+    positions, downbeats = bar_positions(beats, meter, first)
     return BeatResult(tempo, confidence, beats, local_bpm.astype(np.float32), meter, positions, downbeats)
