@@ -254,6 +254,20 @@ def test_yuv_conversion_matches_swscale() -> None:
     assert np.abs(ours[240:] - theirs[240:]).max() <= 8
 
 
+@pytest.mark.parametrize("size", [(320, 240), (1002, 562), (34, 20)])
+def test_yuv_frame_holds_the_planes_whatever_the_line_padding(size: tuple[int, int]) -> None:
+    """The writer copies its I420 planes straight into a VideoFrame's buffers; widths whose lines FFmpeg pads
+    (1002, 34) must come out as the same picture `from_ndarray` gives."""
+    from stillmotion.engine.video import rgb_to_yuv420p, yuv420p_frame
+
+    width, height = size
+    fitted, _ = fit_image(load_image(photo("product")).rgb, width, height)
+    planar = rgb_to_yuv420p(fitted)
+    frame = yuv420p_frame(planar, width, height)
+    assert (frame.width, frame.height, frame.format.name) == (width, height, "yuv420p")
+    assert np.array_equal(frame.to_ndarray(), av.VideoFrame.from_ndarray(planar, format="yuv420p").to_ndarray())
+
+
 def test_still_analysis_cache_returns_the_same_analysis() -> None:
     """A cached still analysis is bit-identical to a fresh one (renders stay a pure function of the request)."""
     import cv2
