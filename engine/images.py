@@ -7,7 +7,7 @@ scans (downscaled first) and hostile files (decompression bombs are refused befo
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -55,13 +55,38 @@ def _to_8bit(img: Image.Image) -> Image.Image:
     return img
 
 
-def load_image(path: str | Path, max_long_side: int = WORKING_LONG_SIDE) -> LoadedImage:
-    """Decode `path` to upright 8-bit RGB (+ alpha), downscaled so its long side is ≤ max_long_side."""
+#: The one decode handed over by `load_image(..., hand_over=True)`, keyed by what identifies the file's bytes.
+_handed_over: tuple[tuple, LoadedImage] | None = None
+
+
+def _file_key(p: Path, max_long_side: int) -> tuple:
+    info = p.stat()
+    return (str(p.resolve()), info.st_ino, info.st_size, info.st_mtime_ns, max_long_side)
+
+
+def load_image(path: str | Path, max_long_side: int = WORKING_LONG_SIDE, hand_over: bool = False) -> LoadedImage:
+    """Decode `path` to upright 8-bit RGB (+ alpha), downscaled so its long side is ≤ max_long_side.
+
+    `hand_over`: also keep this decode for the next `load_image` of the same, unchanged file, which takes it
+    (once). The CLI validates the still while parsing and the render loads it again; the second decode of a
+    JPEG was ~15 ms of a 1-frame render. The caller that hands over must not modify the arrays.
+    """
+    global _handed_over
     p = Path(path)
     if not p.exists():
         raise BadInputError(f"image {p} does not exist")
     if p.is_dir():
         raise BadInputError(f"image {p} is a folder, not an image file")
+    if _handed_over is not None and _handed_over[0] == _file_key(p, max_long_side):
+        kept, _handed_over = _handed_over[1], None
+        return replace(kept, path=str(p))
+    loaded = _decode(p, max_long_side)
+    if hand_over:
+        _handed_over = (_file_key(p, max_long_side), loaded)
+    return loaded
+
+
+def _decode(p: Path, max_long_side: int) -> LoadedImage:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -130,6 +130,23 @@ def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     assert (upright.width, upright.height) == (raw.height, raw.width)
 
 
+def test_a_handed_over_decode_is_taken_once_and_only_for_the_same_bytes(tmp_path: Path) -> None:
+    """The CLI's validation decode is reused by the render, never for a file that changed in between."""
+    still = tmp_path / "still.png"
+    Image.fromarray(np.full((40, 60, 3), 90, np.uint8)).save(still)
+    other = tmp_path / "other.png"
+    Image.fromarray(np.full((40, 60, 3), 10, np.uint8)).save(other)
+    first = load_image(still, hand_over=True)
+    assert load_image(other).rgb[0, 0, 0] == 10  # another file leaves the kept decode alone
+    taken = load_image(str(still.resolve()))
+    assert taken.rgb is first.rgb and taken.path == str(still.resolve())
+    assert load_image(still).rgb is not first.rgb  # taken once
+    load_image(still, hand_over=True)
+    Image.fromarray(np.full((40, 60, 3), 200, np.uint8)).save(still)  # the user re-saves the still
+    os.utime(still, ns=(1, 1))  # a different modification time even on coarse file systems
+    assert load_image(still).rgb[0, 0, 0] == 200
+
+
 def test_sixteen_bit_is_scaled_not_clipped(tmp_path: Path) -> None:
     images = write_odd_images(tmp_path / "img")
     gray = load_image(images["gray"]).rgb.astype(int)

@@ -59,7 +59,7 @@ def build_request(args: argparse.Namespace) -> RenderRequest:
     frames = frame_count(duration, fps)
     if frames > 24 * 3600 * 3:
         raise BadInputError(f"{frames} frames is absurd for one clip")
-    still = load_image(args.image)  # fails early on a bad image; the render loads it again (cheap)
+    still = load_image(args.image, hand_over=True)  # fails early on a bad image; the render takes this decode
     width, height = default_size((still.width, still.height), args.width, args.height)
     audio: list[AudioSegment] = []
     if args.audio:
