@@ -49,6 +49,12 @@ DRIFT_TYPES = ("dissolve", "colour", "morph", "swap")
 #: slides over itself shows nothing), or the camera moves at ≥ CAMERA_DRIFT_MAX. Frozen clips have no motion at
 #: all (codec, sensor noise, flicker). A moving region with less structure is ambiguous.
 MIN_REGION_AREA, MIN_REGION_SPEED, MIN_VISIBLE_AREA = 0.02, 0.5, 0.0025
+#: Round 4, visible motion: the local motion must also *change what a viewer sees*. Rendered clean (no camera,
+#: codec, noise, flicker or identity change, see `motion_visibility`), in some frame it changes the luminance by
+#: ≥ VISIBLE_LEVELS against the unmoved still over ≥ MIN_VISIBLE_AREA of the frame. 3 levels is the Weber fraction
+#: of luminance discrimination (≈ 2 %) at mid-grey, 128 x 0.02 = 2.6, rounded up to whole levels; the area is the
+#: boundary above. Chosen on that principle, not fitted to any gate; a moving region below it is ambiguous.
+VISIBLE_LEVELS = 3.0
 #: Ken Burns: the camera moves at ≥ KB_CAMERA_SPEED px @ 256 per frame (at the frame's corners) AND its share of
 #: the motion energy is ≥ KB_SHARE. Not Ken Burns: camera ≤ CAMERA_DRIFT_MAX, or share ≤ NOT_KB_SHARE. Between:
 #: ambiguous, not scored.
@@ -118,7 +124,7 @@ class ClipSpec:
         for r in self.regions:
             share = duty.get(r.kind)
             if share is None:  # blink: the lid moves only while blinking (≈ 0.3 s each), at half its peak
-                share = 0.25 * min(1.0, len(r.times) * 0.3 / self.seconds)
+                share = 0.25 * min(1.0, len(r.times) * BLINK_SECONDS / self.seconds)
             energy += r.area * share * r.speed**2
         if self.camera == "dolly":  # the foreground layer's extra speed is not the camera's similarity
             energy += 0.3 * ((self.parallax - 1) * self.camera_speed) ** 2
@@ -132,10 +138,13 @@ class ClipSpec:
         camera, local = self.camera_energy(), self.local_energy()
         return camera / (camera + local) if camera + local > 0 else 0.0
 
-    def label_frozen(self) -> bool | None:
+    def label_frozen(self, visible_change: bool = True) -> bool | None:
+        """Frozen label; `visible_change=False` gives round 3's labelling (no check of the clean render)."""
+        if self.camera_speed >= CAMERA_DRIFT_MAX:
+            return False
         moving = any(r.area >= MIN_REGION_AREA and r.speed >= MIN_REGION_SPEED
                      and visible_area(self.photo, r) >= MIN_VISIBLE_AREA for r in self.regions)
-        if moving or self.camera_speed >= CAMERA_DRIFT_MAX:
+        if moving and (not visible_change or motion_visibility(self) >= MIN_VISIBLE_AREA):
             return False
         if not self.regions and self.camera_speed == 0 and self.drift in ("", "colour"):
             return True
@@ -160,12 +169,33 @@ class ClipSpec:
         return True if self.drift_amount >= DRIFT_MIN else None
 
     def labels(self) -> dict[str, bool | None]:
-        return {"frozen": self.label_frozen(), "ken_burns": self.label_ken_burns(), "drift": self.label_drift()}
+        """The scored labels, plus "frozen_r3": the frozen label without the visible-change check (round 3)."""
+        return {"frozen": self.label_frozen(), "ken_burns": self.label_ken_burns(), "drift": self.label_drift(),
+                "frozen_r3": self.label_frozen(visible_change=False)}
 
 
 # ------------------------------------------------------------------------------------------------ drawing
 def _log_uniform(rng: np.random.Generator, low: float, high: float) -> float:
     return float(math.exp(rng.uniform(math.log(low), math.log(high))))
+
+
+#: A blink closes and opens the lid in this long (s); blinks start at least BLINK_GAP apart, so the lid rests open
+#: for one 1/8-s sampling step between two blinks (round 4: dev 218 drew blinks 0.05 s apart, one event, not two).
+BLINK_SECONDS = 0.3
+BLINK_GAP = BLINK_SECONDS + 0.125
+
+
+def _separate_blinks(times: list[float], low: float, high: float) -> list[float]:
+    """Sorted blink start times moved apart to at least BLINK_GAP, kept inside [low, high] (no new random draws,
+    so clips without overlapping blinks are unchanged). Three blinks fit: the shortest range is 1.35 s, and
+    moving a blink earlier never takes it below `low` (the last is clamped to `high` ≥ low + 2 gaps)."""
+    spaced = list(times)
+    for i in range(1, len(spaced)):
+        spaced[i] = max(spaced[i], spaced[i - 1] + BLINK_GAP)
+    spaced[-1] = min(spaced[-1], high)
+    for i in range(len(spaced) - 2, -1, -1):
+        spaced[i] = min(spaced[i], spaced[i + 1] - BLINK_GAP)
+    return spaced
 
 
 def _regions(rng: np.random.Generator, total: tuple[float, float], speed: tuple[float, float],
@@ -180,7 +210,8 @@ def _regions(rng: np.random.Generator, total: tuple[float, float], speed: tuple[
         times = []
         if kind == "blink":  # at least two blinks, so at least two 1/8-s steps see one at any frame rate
             n = int(rng.integers(2, 4))
-            times = sorted(float(t) for t in rng.uniform(0.2, seconds - 0.45, n))
+            times = _separate_blinks(sorted(float(t) for t in rng.uniform(0.2, seconds - 0.45, n)),
+                                     0.2, seconds - 0.45)
         regions.append(Region(kind=kind, cx=float(rng.uniform(0.25, 0.75)), cy=float(rng.uniform(0.25, 0.75)),
                               area=area, aspect=float(rng.uniform(0.6, 1.6)), speed=_log_uniform(rng, *speed),
                               freq=float(rng.uniform(0.4, 1.5)), angle=float(rng.uniform(0, 2 * math.pi)),
@@ -289,6 +320,26 @@ def visible_area(photo: str, region: Region) -> float:
     return float(np.count_nonzero(inside & structure)) / structure.size
 
 
+_VISIBILITY_CACHE: dict[str, float] = {}
+
+
+def motion_visibility(spec: ClipSpec) -> float:
+    """The largest share of the frame whose luminance the clip's local motion changes by ≥ VISIBLE_LEVELS against
+    the unmoved still, over its frames, rendered clean at 256x144: the same regions, with no camera, codec, noise,
+    flicker or identity change (what the motion alone shows a viewer)."""
+    key = spec.key()
+    if key not in _VISIBILITY_CACHE:
+        clean = ClipSpec(seed=spec.seed, kind=spec.kind, photo=spec.photo, fps=spec.fps, seconds=spec.seconds,
+                         crf=spec.crf, regions=spec.regions)
+        unmoved = ClipSpec(seed=spec.seed, kind="frozen", photo=spec.photo, fps=spec.fps, seconds=1.0 / spec.fps,
+                           crf=spec.crf)
+        still = cv2.cvtColor(render_frames(unmoved)[0], cv2.COLOR_RGB2GRAY).astype(np.int16)
+        shares = [np.count_nonzero(np.abs(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY).astype(np.int16) - still)
+                                   >= VISIBLE_LEVELS) / still.size for frame in render_frames(clean)]
+        _VISIBILITY_CACHE[key] = float(max(shares, default=0.0))
+    return _VISIBILITY_CACHE[key]
+
+
 _MIRROR_CACHE: dict[str, float] = {}
 
 
@@ -389,7 +440,7 @@ def render_frames(spec: ClipSpec, width: int = 256, height: int = 144) -> list[n
                 map_x -= mask * s * (xs - rcx)
                 map_y -= mask * s * (ys - rcy)
             elif r.kind == "blink":
-                duration = 0.3
+                duration = BLINK_SECONDS
                 k_scale = min(0.9, v * spec.fps * duration / (2 * ry))
                 b = max((max(0.0, 1 - abs(t - (t0 + duration / 2)) / (duration / 2)) for t0 in r.times), default=0)
                 map_y += mask * k_scale * b * (ys - rcy)

@@ -31,11 +31,14 @@ def test_specs_are_seeded_balanced_and_labelled_by_their_parameters() -> None:
     for s in specs:
         labels = s.labels()
         if s.kind == "frozen":
-            assert labels == {"frozen": True, "ken_burns": False, "drift": False}
+            assert labels == {"frozen": True, "ken_burns": False, "drift": False, "frozen_r3": True}
         if s.kind in ("local", "local_drift"):
             assert labels["ken_burns"] is False and labels["drift"] is False
             visible = any(gen.visible_area(s.photo, r) >= gen.MIN_VISIBLE_AREA for r in s.regions)
-            assert labels["frozen"] is (False if visible or s.camera_speed >= gen.CAMERA_DRIFT_MAX else None)
+            assert labels["frozen_r3"] is (False if visible or s.camera_speed >= gen.CAMERA_DRIFT_MAX else None)
+            changes_pixels = gen.motion_visibility(s) >= gen.MIN_VISIBLE_AREA
+            assert labels["frozen"] is (False if (visible and changes_pixels) or s.camera_speed >= gen.CAMERA_DRIFT_MAX
+                                        else None)
             assert 0.02 <= sum(r.area for r in s.regions) <= 0.45
             assert all(0.5 <= r.speed <= 8.0 for r in s.regions)
         if s.kind == "local_drift":
@@ -46,6 +49,22 @@ def test_specs_are_seeded_balanced_and_labelled_by_their_parameters() -> None:
         if s.kind == "drift":  # a morph into a near-identical mirror image is ambiguous (docs/qc.md)
             symmetric = s.drift == "morph" and gen.mirror_similarity(s.photo) >= gen.MIRROR_SAME
             assert labels["drift"] is (None if symmetric else True)
+
+
+def test_blinks_are_separate_events_and_visibility_sees_only_the_motion() -> None:
+    """Blinks start ≥ BLINK_GAP apart inside the drawing range (dev 218 drew two 0.05 s apart); a clip's
+    visible change is 0 without regions, and the clean render ignores camera, noise and flicker."""
+    blinks = [(s, r) for s in map(gen.clip_spec, range(300)) for r in s.regions if r.kind == "blink"]
+    assert len(blinks) >= 20
+    for s, r in blinks:
+        assert all(b - a >= gen.BLINK_GAP - 1e-9 for a, b in zip(r.times, r.times[1:], strict=False))
+        assert 0.2 - 1e-9 <= r.times[0] and r.times[-1] <= s.seconds - 0.45 + 1e-9
+    still = gen.clip_spec(0)
+    assert still.kind == "frozen" and gen.motion_visibility(still) == 0.0
+    sway = gen.ClipSpec(seed=1, kind="local", photo="astronaut", fps=12, seconds=1.0, crf=20,
+                        regions=[gen.Region("sway", 0.5, 0.4, 0.1, 1.0, 3.0, 0.8, 0.0)])
+    noisy = gen.ClipSpec(**{**sway.__dict__, "noise": 5.0, "flicker": 4.0, "camera": "pan", "camera_speed": 0.1})
+    assert gen.motion_visibility(sway) == gen.motion_visibility(noisy) > gen.MIN_VISIBLE_AREA
 
 
 def test_rendered_motion_matches_the_drawn_speed() -> None:
