@@ -8,7 +8,7 @@ Real recordings: madmom's annotated sample in ../shared/fixtures/audio (CC BY-NC
 Measures (mir_eval, 70 ms, untrimmed — a 3-s clip needs its first beats right): beat F-measure, CMLt, AMLt,
 the correct-metrical-level rate (tracked tempo within 4 % of the notated one: median inter-beat intervals of the
 estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
-engine/audio/beat_model.py, trained on development seeds 0..399 only by bench/train_beat_model.py); the DSP
+engine/audio/beat_model.py, trained on development seeds 0..599 only by bench/train_beat_model.py); the DSP
 tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
 madmom's downbeat tracker too when it is importable (bench reference only: its models are CC BY-NC-SA).
 
@@ -241,7 +241,7 @@ def three_minutes_warm(songs: list[dict]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the network was trained on 0..399, the DSP level scorer fit on 0..399)")
+    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the network was trained on 0..599, validated on 600..639; the DSP level scorer fit on 0..399)")
     parser.add_argument("--fresh", type=int, default=40, help="fresh seeds drawn this run")
     parser.add_argument("--fresh-start", type=int, help="repeat a run's fresh range (printed by that run)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stillmotion-bench" / "musicgen"),

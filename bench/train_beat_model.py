@@ -31,7 +31,7 @@ CHANNELS = 16
 BLOCKS = 7  # dilations 1..64: ~6 s of context at 86 frames/s
 CROP = 1024
 #: Weight of the tempo head's cross-entropy beside the two beat / downbeat BCE terms.
-TEMPO_LOSS_WEIGHT = 0.1
+TEMPO_LOSS_WEIGHT = 0.03
 #: Width (in tempo bins) of the Gaussian the tempo target is spread over (Böck et al. 2019 smooth theirs too).
 TEMPO_TARGET_BINS = 0.7
 
@@ -141,6 +141,7 @@ def main() -> int:
     parser.add_argument("--val", type=int, default=100, help="validate on development seeds N..N+V-1")
     parser.add_argument("--steps", type=int, default=4000, help="Adam steps (a fixed count: deterministic)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tempo-loss-weight", type=float, default=TEMPO_LOSS_WEIGHT)
     parser.add_argument("--channels", type=int, default=CHANNELS, help="width of the network")
     parser.add_argument("--tempo-bins-per-octave", type=int, default=10,
                         help="tempo head resolution (0: no tempo head, the network of ANALYSIS_VERSION 8)")
@@ -191,7 +192,7 @@ def main() -> int:
         if bpms.size:  # cross-entropy of the per-frame tempo distribution, over frames inside the beats only
             weight = target[:, 2:].sum(dim=1)
             ce = -(target[:, 2:] * torch.log_softmax(out[:, 2:], dim=1)).sum(dim=1)
-            loss = loss + TEMPO_LOSS_WEIGHT * (ce * weight).sum() / weight.sum().clamp(min=1.0)
+            loss = loss + args.tempo_loss_weight * (ce * weight).sum() / weight.sum().clamp(min=1.0)
         return loss
 
     stream = batches(train, rng, 16)
@@ -229,7 +230,7 @@ def main() -> int:
     info = {"trained_on": f"tests/musicgen.py v{GEN_VERSION} development seeds 0..{args.train - 1} (+1 augmented "
                           f"copy each); validated on {args.train}..{args.train + args.val - 1}",
             "parameters": int(params), "channels": args.channels,
-            "tempo_bins_per_octave": args.tempo_bins_per_octave, "tempo_loss_weight": TEMPO_LOSS_WEIGHT,
+            "tempo_bins_per_octave": args.tempo_bins_per_octave, "tempo_loss_weight": args.tempo_loss_weight,
             "steps": args.steps, "val_loss": round(final_val, 5), "seed": args.seed,
             "licence": "Apache-2.0 (trained by StillMotion on its own generated songs)"}
     out = Path(args.out)

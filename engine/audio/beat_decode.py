@@ -20,7 +20,25 @@ from .beat_model import Activations
 METERS = (2, 3, 4)
 #: Weight of the tempo head's log probability in the tempo search, beside the tempogram's 12 × salience
 #: (tuned on development seeds only).
-TEMPO_HEAD_WEIGHT = 2.0
+TEMPO_HEAD_WEIGHT = 4.0
+#: Off-beat phase: the beats move half a beat when the downbeat activation half-way between them is this many
+#: times that on them (mean of each side's strongest quarter — the candidate bar lines). A one-drop's skanks
+#: can pull the beat activation's tracking onto the off-beats; the downbeat output, which has heard the bars,
+#: still marks the true beat 1 (tuned on development seeds only).
+OFF_PHASE_RATIO = 1.5
+
+
+def off_beat_phase(down_window: np.ndarray, frames: np.ndarray) -> bool:
+    """Whether the bar lines (downbeat activation) sit between the tracked beats rather than on them."""
+    if frames.size < 8:
+        return False
+    mids = (frames[:-1] + frames[1:]) // 2
+
+    def bar_lines(values: np.ndarray) -> float:
+        top = np.sort(values)[-max(1, values.size // 4):]
+        return float(top.mean())
+
+    return bar_lines(down_window[mids]) > OFF_PHASE_RATIO * bar_lines(down_window[frames[:-1]])
 
 
 def head_prior(tempo_log_probs: np.ndarray, head_bpms: np.ndarray, hop_rate: float, weight: float
@@ -99,8 +117,10 @@ def decode(beat_act: np.ndarray, down_act: np.ndarray, hop_rate: float, bpm_hint
     if frames.size < 2:
         return dsp.BeatResult(None, confidence, np.zeros(0), local_bpm.astype(np.float32), None,
                               np.zeros(0, np.int64), np.zeros(0))
-    beat_times = frames / hop_rate
     window = np.lib.stride_tricks.sliding_window_view(np.pad(down_act, 2), 5).max(axis=1)
+    if off_beat_phase(window, frames):
+        frames = dsp._half_beat_shift(frames, n)
+    beat_times = frames / hop_rate
     lags = 60.0 * hop_rate / local_bpm[frames]
     compound = onset_raw is not None and compound_time(onset_raw, hop_rate, beat_times, lags)
     meter, first = bar_phase(window[frames], METERS if compound else (3, 4))
