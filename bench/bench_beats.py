@@ -8,7 +8,7 @@ Real recordings: madmom's annotated sample in ../shared/fixtures/audio (CC BY-NC
 Measures (mir_eval, 70 ms, untrimmed — a 3-s clip needs its first beats right): beat F-measure, CMLt, AMLt,
 the correct-metrical-level rate (tracked tempo within 4 % of the notated one: median inter-beat intervals of the
 estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
-engine/audio/beat_model.py, trained on development seeds 0..399 only by bench/train_beat_model.py); the DSP
+engine/audio/beat_model.py, trained on development seeds 0..599 only by bench/train_beat_model.py); the DSP
 tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
 madmom's downbeat tracker too when it is importable (bench reference only: its models are CC BY-NC-SA).
 
@@ -105,13 +105,48 @@ def madmom_downbeats(path: str):
     return out[:, 0], out[out[:, 1] == 1, 0]
 
 
-def real_tracks() -> list[dict]:
-    """Real recordings with manual beat annotations that are on this machine (read in place)."""
+AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
+
+
+def read_beat_annotation(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(beats, downbeats) of a `.beats` file (time [position] per line; position 1 = downbeat) or a CSV whose
+    first numeric column is the beat time and whose last, when integral, is the position in the bar."""
+    rows = []
+    for line in path.read_text().splitlines():
+        cells = [c for c in line.replace(",", " ").replace("\t", " ").split() if c]
+        try:
+            values = [float(c) for c in cells]
+        except ValueError:
+            continue  # a header
+        if values:
+            rows.append(values)
+    if path.suffix == ".csv" and rows and len(rows[0]) > 2:
+        rows = [r[1:] for r in rows]  # a pandas index column first
+    beats = np.array([r[0] for r in rows])
+    positions = np.array([r[-1] if len(r) > 1 else 0.0 for r in rows])
+    downbeats = beats[positions == 1] if np.all(positions == np.round(positions)) and positions.any() else beats[:0]
+    return beats, downbeats
+
+
+def real_tracks(real_dir: str | None = None) -> list[dict]:
+    """Real recordings with manual beat annotations on this machine, read in place: madmom's sample in ../shared,
+    plus every audio file in `real_dir` with an annotation beside it (NAME.beats, NAME.csv or NAME.beats.csv).
+    Third-party recordings whose licence forbids copying stay outside the repo; see docs/audio.md."""
     tracks = []
     sample = SHARED_AUDIO / "madmom" / "sample.wav"
     if sample.is_file():
         beats = np.loadtxt(SHARED_AUDIO / "madmom" / "sample.beats", comments="#", ndmin=2)[:, 0]
         tracks.append({"name": "madmom_sample", "wav": str(sample), "beats": beats.tolist(), "downbeats": []})
+    for audio in sorted(Path(real_dir).iterdir()) if real_dir else []:
+        if audio.suffix.lower() not in AUDIO_SUFFIXES:
+            continue
+        notes = [audio.with_suffix(s) for s in (".beats", ".csv", ".beats.csv") if audio.with_suffix(s).is_file()]
+        if not notes:
+            continue
+        beats, downbeats = read_beat_annotation(notes[0])
+        if beats.size >= 4:
+            tracks.append({"name": audio.stem[:24], "wav": str(audio), "beats": beats.tolist(),
+                           "downbeats": downbeats.tolist()})
     return tracks
 
 
@@ -206,7 +241,7 @@ def three_minutes_warm(songs: list[dict]) -> tuple[float, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the network was trained on 0..399, the DSP level scorer fit on 0..399)")
+    parser.add_argument("--dev", type=int, default=60, help="development seeds 0..N-1 scored (the network was trained on 0..599, validated on 600..639; the DSP level scorer fit on 0..399)")
     parser.add_argument("--fresh", type=int, default=40, help="fresh seeds drawn this run")
     parser.add_argument("--fresh-start", type=int, help="repeat a run's fresh range (printed by that run)")
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stillmotion-bench" / "musicgen"),
@@ -214,6 +249,8 @@ def main() -> int:
     parser.add_argument("--no-librosa", action="store_true")
     parser.add_argument("--no-madmom", action="store_true")
     parser.add_argument("--no-dsp", action="store_true", help="skip the DSP tracker's column")
+    parser.add_argument("--real-dir", help="more real recordings: audio files with NAME.beats / NAME.csv beside "
+                                           "them, read in place (third-party material is never copied)")
     args = parser.parse_args()
     from musicgen import GEN_VERSION, render_song
 
@@ -232,7 +269,7 @@ def main() -> int:
     madmom, lib, dsp = not args.no_madmom, not args.no_librosa, not args.no_dsp
     results = {"dev": run_set("DEV (tuned / trained on)", dev, lib, madmom, dsp),
                "fresh": run_set("FRESH (never tuned on)", fresh, lib, madmom, dsp)}
-    real = real_tracks()
+    real = real_tracks(args.real_dir)
     if real:
         results["real"] = run_set("REAL recordings", real, lib, madmom, dsp)
     ours_s, lib_s = three_minutes_warm(fresh or dev)

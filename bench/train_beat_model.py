@@ -30,6 +30,10 @@ from stillmotion.engine.audio import beat_model, load_audio, spectral  # noqa: E
 CHANNELS = 16
 BLOCKS = 7  # dilations 1..64: ~6 s of context at 86 frames/s
 CROP = 1024
+#: Weight of the tempo head's cross-entropy beside the two beat / downbeat BCE terms.
+TEMPO_LOSS_WEIGHT = 0.03
+#: Width (in tempo bins) of the Gaussian the tempo target is spread over (Böck et al. 2019 smooth theirs too).
+TEMPO_TARGET_BINS = 0.7
 
 
 def augment(y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -68,25 +72,47 @@ def song_arrays(song: dict, variant: int) -> tuple[np.ndarray, np.ndarray, np.nd
     return x, beat, down
 
 
-def build_net(features: int):
+def tempo_target(beat_times: np.ndarray, frames: int, hop_rate: float, bpms: np.ndarray) -> np.ndarray:
+    """Per-frame target distribution over the tempo head's bins (bins, frames) from the MIDI beats: the local
+    tempo (60 / inter-beat interval, interpolated between beat midpoints), spread over neighbouring bins; all
+    zero outside the beats (those frames add nothing to the loss)."""
+    target = np.zeros((bpms.size, frames), np.float32)
+    beat_times = np.asarray(beat_times, np.float64)
+    if beat_times.size < 3:
+        return target
+    mids = 0.5 * (beat_times[1:] + beat_times[:-1])
+    local = 60.0 / np.diff(beat_times)
+    t = np.arange(frames) / hop_rate
+    inside = (t >= beat_times[0]) & (t <= beat_times[-1])
+    position = np.interp(np.log2(np.interp(t, mids, local)), np.log2(bpms), np.arange(bpms.size))
+    weights = np.exp(-0.5 * ((np.arange(bpms.size)[:, None] - position[None, :]) / TEMPO_TARGET_BINS) ** 2)
+    weights /= weights.sum(axis=0, keepdims=True)
+    target[:, inside] = weights[:, inside]
+    return target
+
+
+def build_net(features: int, tempo_bins: int = 0, channels: int = CHANNELS):
     import torch
     from torch import nn
 
     class Net(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.input = nn.Conv1d(features, CHANNELS, 1)
-            self.blocks = nn.ModuleList(nn.Conv1d(CHANNELS, CHANNELS, beat_model.KERNEL, dilation=2 ** i,
+            self.input = nn.Conv1d(features, channels, 1)
+            self.blocks = nn.ModuleList(nn.Conv1d(channels, channels, beat_model.KERNEL, dilation=2 ** i,
                                                   padding=2 ** i * (beat_model.KERNEL - 1) // 2)
                                         for i in range(BLOCKS))
-            self.output = nn.Conv1d(CHANNELS, 2, 1)
+            self.output = nn.Conv1d(channels, 2, 1)
+            self.tempo = nn.Conv1d(channels, tempo_bins, 1) if tempo_bins else None
             self.drop = nn.Dropout(0.1)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             h = nn.functional.elu(self.input(x))
             for block in self.blocks:
                 h = h + self.drop(nn.functional.elu(block(h)))
-            return self.output(h)
+            if self.tempo is None:
+                return self.output(h)
+            return torch.cat([self.output(h), self.tempo(h)], dim=1)
 
     return Net()
 
@@ -96,14 +122,14 @@ def batches(data: list, rng: np.random.Generator, size: int):
     while True:
         xs, ys = [], []
         for i in rng.integers(0, len(data), size):
-            x, beat, down = data[i]
+            x, targets = data[i]
             n = x.shape[1]
             start = int(rng.integers(0, max(1, n - CROP)))
             cx = np.zeros((x.shape[0], CROP), np.float32)
-            cy = np.zeros((2, CROP), np.float32)
+            cy = np.zeros((targets.shape[0], CROP), np.float32)
             seg = slice(start, min(n, start + CROP))
             cx[:, :seg.stop - start] = x[:, seg]
-            cy[0, :seg.stop - start], cy[1, :seg.stop - start] = beat[seg], down[seg]
+            cy[:, :seg.stop - start] = targets[:, seg]
             xs.append(cx)
             ys.append(cy)
         yield np.stack(xs), np.stack(ys)
@@ -115,6 +141,10 @@ def main() -> int:
     parser.add_argument("--val", type=int, default=100, help="validate on development seeds N..N+V-1")
     parser.add_argument("--steps", type=int, default=4000, help="Adam steps (a fixed count: deterministic)")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tempo-loss-weight", type=float, default=TEMPO_LOSS_WEIGHT)
+    parser.add_argument("--channels", type=int, default=CHANNELS, help="width of the network")
+    parser.add_argument("--tempo-bins-per-octave", type=int, default=10,
+                        help="tempo head resolution (0: no tempo head, the network of ANALYSIS_VERSION 8)")
     parser.add_argument("--seed", type=int, default=14)
     parser.add_argument("--cache", default=str(Path.home() / ".cache" / "stillmotion-bench" / "musicgen"))
     parser.add_argument("--out", default=str(REPO / "resources" / beat_model.WEIGHTS_NAME))
@@ -137,21 +167,41 @@ def main() -> int:
     mean, scale = stacked.mean(axis=1), stacked.std(axis=1) + 1e-3
     del stacked
     norm = lambda x: (x.astype(np.float32) - mean[:, None]) / scale[:, None]  # noqa: E731
-    train = [(norm(x), b, d) for x, b, d in train]
-    val = [(norm(x), b, d) for x, b, d in val]
+    bpms = beat_model.tempo_bins(args.tempo_bins_per_octave) if args.tempo_bins_per_octave else np.zeros(0)
+    hop_rate = spectral.SAMPLE_RATE / spectral.HOP
 
-    net = build_net(train[0][0].shape[0])
+    def with_targets(songs: list, arrays: list) -> list:
+        out = []
+        for song, (x, b, d) in zip(songs, arrays, strict=True):
+            rows = [b[None], d[None]]
+            if bpms.size:
+                rows.append(tempo_target(np.asarray(song["beats"]), x.shape[1], hop_rate, bpms))
+            out.append((norm(x), np.concatenate(rows, axis=0)))
+        return out
+
+    train = with_targets([s for s in train_songs for _ in (0, 1)], train)
+    val = with_targets(val_songs, val)
+
+    net = build_net(train[0][0].shape[0], bpms.size, args.channels)
     params = sum(p.numel() for p in net.parameters())
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    loss_fn = torch.nn.BCEWithLogitsLoss()
+    bce = torch.nn.BCEWithLogitsLoss()
+
+    def loss_fn(out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        loss = bce(out[:, :2], target[:, :2])
+        if bpms.size:  # cross-entropy of the per-frame tempo distribution, over frames inside the beats only
+            weight = target[:, 2:].sum(dim=1)
+            ce = -(target[:, 2:] * torch.log_softmax(out[:, 2:], dim=1)).sum(dim=1)
+            loss = loss + args.tempo_loss_weight * (ce * weight).sum() / weight.sum().clamp(min=1.0)
+        return loss
+
     stream = batches(train, rng, 16)
     start = time.perf_counter()
 
     def val_loss() -> float:
         net.eval()
         with torch.no_grad():
-            losses = [float(loss_fn(net(torch.from_numpy(x[None])), torch.from_numpy(np.stack([b, d])[None])))
-                      for x, b, d in val]
+            losses = [float(loss_fn(net(torch.from_numpy(x[None])), torch.from_numpy(y[None]))) for x, y in val]
         net.train()
         return float(np.mean(losses))
 
@@ -174,9 +224,14 @@ def main() -> int:
     for i in range(BLOCKS):
         tensors[f"block{i}.weight"], tensors[f"block{i}.bias"] = state[f"blocks.{i}.weight"], state[f"blocks.{i}.bias"]
     tensors["output.weight"], tensors["output.bias"] = state["output.weight"], state["output.bias"]
+    if bpms.size:
+        tensors["tempo.weight"], tensors["tempo.bias"] = state["tempo.weight"], state["tempo.bias"]
+        tensors["tempo.bpms"] = bpms.astype(np.float32)
     info = {"trained_on": f"tests/musicgen.py v{GEN_VERSION} development seeds 0..{args.train - 1} (+1 augmented "
                           f"copy each); validated on {args.train}..{args.train + args.val - 1}",
-            "parameters": int(params), "steps": args.steps, "val_loss": round(final_val, 5), "seed": args.seed,
+            "parameters": int(params), "channels": args.channels,
+            "tempo_bins_per_octave": args.tempo_bins_per_octave, "tempo_loss_weight": args.tempo_loss_weight,
+            "steps": args.steps, "val_loss": round(final_val, 5), "seed": args.seed,
             "licence": "Apache-2.0 (trained by StillMotion on its own generated songs)"}
     out = Path(args.out)
     tmp = out.with_suffix(".tmp")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from audio_fixtures import *  # noqa: F403
 from musicgen import render_song
-from stillmotion.engine.audio import analyze, beat_model, load_audio, spectral
+from stillmotion.engine.audio import analyze, beat_decode, beat_model, load_audio, spectral
 from stillmotion.engine.audio.beat_model import _conv
 
 #: Outside the development seeds the network was trained and validated on (< 1000), and outside bench_beats'
@@ -75,3 +75,37 @@ def test_model_tracker_is_the_default_and_dsp_stays_available(unseen_songs) -> N
     assert dsp.beats.size > 0
     with pytest.raises(ValueError, match="tracker"):
         analyze(song["wav"], tracker="madmom")
+
+
+def test_tempo_head_reads_the_notated_tempo_of_unseen_songs(unseen_songs) -> None:
+    """The tempo head (the decoder's tempo prior) puts its mass at the notated level, not an octave off."""
+    model = beat_model.load_model()
+    assert model.tempo_weight is not None and model.tempo_bpms is not None
+    for song in unseen_songs:
+        y = load_audio(song["wav"], sample_rate=spectral.SAMPLE_RATE, mono=True).samples[0]
+        env = spectral.compute_envelopes(y)
+        out = beat_model.forward(model, beat_model.model_input(env.log_mel))
+        assert out.tempo_log_probs.shape == (model.tempo_bpms.size, env.count)
+        np.testing.assert_allclose(np.exp(out.tempo_log_probs).sum(axis=0), 1.0, atol=1e-4)
+        head = float(out.tempo_bpms[np.argmax(np.exp(out.tempo_log_probs).mean(axis=1))])
+        ref = 60.0 / float(np.median(np.diff(song["beats"])))
+        assert abs(np.log2(head / ref)) < 0.15, f"{song['name']}: head {head:.1f} vs {ref:.1f} BPM"
+
+
+def test_head_prior_peaks_where_the_head_does() -> None:
+    bpms = beat_model.tempo_bins(10)
+    log_probs = np.full((bpms.size, 2000), -20.0, np.float32)
+    log_probs[np.argmin(np.abs(bpms - 90.0))] = 0.0
+    prior = beat_decode.head_prior(log_probs, bpms, 86.0, 2.0)(np.array([5.0, 12.0]), np.geomspace(50, 220, 160))
+    assert prior.shape == (2, 160)
+    assert abs(np.geomspace(50, 220, 160)[np.argmax(prior[0])] / 90.0 - 1) < 0.05
+
+
+def test_off_beat_phase_follows_the_downbeat_activation() -> None:
+    frames = np.arange(20, 2000, 40)
+    down = np.zeros(2100)
+    down[frames[::4] + 20] = 0.9  # bar lines half-way between the tracked beats
+    assert beat_decode.off_beat_phase(down, frames)
+    down[:] = 0.0
+    down[frames[::4]] = 0.9
+    assert not beat_decode.off_beat_phase(down, frames)

@@ -12,14 +12,14 @@ from typing import Any
 
 import numpy as np
 
-from . import beat_decode, beat_model, spectral
+from . import beat_decode, beat_model, spectral, tempo
 from . import beats as beats_mod
 from .cache import entry_key, file_digest, load_entry, store_entry
 from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 8
+ANALYSIS_VERSION = 9
 #: Beat trackers: the trained network + decoder (default when its weights are installed) or the DSP tracker.
 TRACKERS = ("model", "dsp")
 
@@ -119,7 +119,7 @@ def analysis_params(bpm: float | None = None, tempo_range: tuple[float, float] |
         "tempo_range": None if tempo_range is None else [float(v) for v in tempo_range],
         "sample_rate": spectral.SAMPLE_RATE, "n_fft": spectral.N_FFT, "hop": spectral.HOP,
         "n_mels": spectral.N_MELS, "silence_dbfs": spectral.SILENCE_DBFS,
-        "bpm_range": [beats_mod.MIN_BPM, beats_mod.MAX_BPM], "prior": [beats_mod.PRIOR_BPM, beats_mod.PRIOR_OCTAVES],
+        "bpm_range": [tempo.MIN_BPM, tempo.MAX_BPM], "prior": [tempo.PRIOR_BPM, tempo.PRIOR_OCTAVES],
         "tightness": beats_mod.TIGHTNESS,
     }
 
@@ -139,8 +139,8 @@ def track(env: spectral.Envelopes, bpm: float | None, tempo_range: tuple[float, 
         return beats_mod.track_beats(env.onset_raw, env.hop_rate, env.onset_bands[0], env.chroma, env.low,
                                      bpm_hint=bpm, tempo_range=tempo_range, bands=env.onset_bands,
                                      onset_soft=env.onset_soft)
-    beat_act, down_act = beat_model.activations(model, beat_model.model_input(env.log_mel))
-    return beat_decode.decode(beat_act, down_act, env.hop_rate, bpm, tempo_range, env.onset_raw)
+    outputs = beat_model.forward(model, beat_model.model_input(env.log_mel))
+    return beat_decode.decode_outputs(outputs, env.hop_rate, bpm, tempo_range, env.onset_raw)
 
 
 def analyze_samples(y: np.ndarray, path: str = "", *, bpm: float | None = None,

@@ -27,6 +27,8 @@ from ..resources import resources_dir
 WEIGHTS_NAME = "beat_model.safetensors"
 #: Kernel size of the dilated blocks; block i has dilation 2**i.
 KERNEL = 5
+#: Tempo range of the tempo head's bins (BPM), log-spaced.
+TEMPO_HEAD_RANGE = (40.0, 250.0)
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,26 @@ class BeatModel:
     output_weight: np.ndarray   # (2, channels, 1)
     output_bias: np.ndarray
     info: dict
+    tempo_weight: np.ndarray | None = None  # (bins, channels, 1): per-frame tempo logits (None: no tempo head)
+    tempo_bias: np.ndarray | None = None
+    tempo_bpms: np.ndarray | None = None    # (bins,) BPM of each tempo bin
+
+
+@dataclass(frozen=True)
+class Activations:
+    """The network's outputs per frame: beat and downbeat probabilities, and (with a tempo head) the log
+    probability of each tempo bin (bins, frames) with the bins' BPM."""
+
+    beat: np.ndarray
+    down: np.ndarray
+    tempo_log_probs: np.ndarray | None = None
+    tempo_bpms: np.ndarray | None = None
+
+
+def tempo_bins(per_octave: int) -> np.ndarray:
+    """BPM of the tempo head's bins: TEMPO_HEAD_RANGE log-spaced at `per_octave` bins per octave."""
+    lo, hi = TEMPO_HEAD_RANGE
+    return np.geomspace(lo, hi, int(round(per_octave * np.log2(hi / lo))) + 1)
 
 
 def model_input(log_mel: np.ndarray) -> np.ndarray:
@@ -54,11 +76,14 @@ def tensors_to_model(tensors: dict[str, np.ndarray], info: dict) -> BeatModel:
     """A BeatModel from the flat tensor names the training script writes."""
     count = sum(1 for name in tensors if name.startswith("block") and name.endswith(".weight"))
     f32 = lambda name: np.ascontiguousarray(tensors[name], dtype=np.float32)  # noqa: E731
+    head = "tempo.weight" in tensors
     return BeatModel(
         mean=f32("input.mean"), scale=f32("input.scale"),
         input_weight=f32("input.weight"), input_bias=f32("input.bias"),
         blocks=tuple((f32(f"block{i}.weight"), f32(f"block{i}.bias")) for i in range(count)),
         output_weight=f32("output.weight"), output_bias=f32("output.bias"), info=info,
+        tempo_weight=f32("tempo.weight") if head else None, tempo_bias=f32("tempo.bias") if head else None,
+        tempo_bpms=f32("tempo.bpms") if head else None,
     )
 
 
@@ -119,12 +144,23 @@ def _elu(x: np.ndarray) -> np.ndarray:
     return np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))).astype(np.float32)
 
 
-def activations(model: BeatModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(beat, downbeat) probabilities per frame, each (frames,) in 0..1, from model_input features."""
+def forward(model: BeatModel, features: np.ndarray) -> Activations:
+    """All outputs of the network for model_input features (frames at the envelopes' hop rate)."""
     x = ((features - model.mean[:, None]) / model.scale[:, None]).astype(np.float32)
     h = _elu(_conv(x, model.input_weight, model.input_bias))
     for i, (weight, bias) in enumerate(model.blocks):
         h = h + _elu(_conv(h, weight, bias, dilation=2 ** i))
     logits = _conv(h, model.output_weight, model.output_bias)
-    probs = 1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))
-    return probs[0].astype(np.float32), probs[1].astype(np.float32)
+    probs = (1.0 / (1.0 + np.exp(-np.clip(logits, -30.0, 30.0)))).astype(np.float32)
+    if model.tempo_weight is None:
+        return Activations(probs[0], probs[1])
+    tempo = _conv(h, model.tempo_weight, model.tempo_bias)
+    tempo = tempo - tempo.max(axis=0, keepdims=True)
+    tempo = tempo - np.log(np.exp(tempo).sum(axis=0, keepdims=True))
+    return Activations(probs[0], probs[1], tempo.astype(np.float32), model.tempo_bpms)
+
+
+def activations(model: BeatModel, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(beat, downbeat) probabilities per frame, each (frames,) in 0..1, from model_input features."""
+    out = forward(model, features)
+    return out.beat, out.down

@@ -56,7 +56,7 @@ class BeatGrid:
 
     def check(self) -> None:
         """Reject values the grid cannot use (one line each)."""
-        from .beats import check_tempo_hint
+        from .tempo import check_tempo_hint
 
         check_tempo_hint(self.bpm, self.tempo_range)
         if self.factor not in TEMPO_FACTORS:
