@@ -266,6 +266,11 @@ def test_yuv_frame_holds_the_planes_whatever_the_line_padding(size: tuple[int, i
     frame = yuv420p_frame(planar, width, height)
     assert (frame.width, frame.height, frame.format.name) == (width, height, "yuv420p")
     assert np.array_equal(frame.to_ndarray(), av.VideoFrame.from_ndarray(planar, format="yuv420p").to_ndarray())
+    darker = rgb_to_yuv420p(fitted // 2)
+    held = frame.to_ndarray()
+    again = yuv420p_frame(darker, width, height, reuse=frame)  # refilled in place: the frame's old picture is gone
+    assert np.array_equal(again.to_ndarray(), av.VideoFrame.from_ndarray(darker, format="yuv420p").to_ndarray())
+    assert not np.array_equal(held, again.to_ndarray())
 
 
 def test_still_analysis_cache_returns_the_same_analysis() -> None:
