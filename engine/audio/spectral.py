@@ -186,13 +186,7 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     total_db = 10.0 * np.log10(power.sum(axis=0) / full_scale + 1e-12)
     audible = total_db > SILENCE_DBFS
 
-    # One row-major copy for both filterbank products (`matmul` would copy the transposed view for each). The
-    # reductions over bins above and below stay on `power` itself: numpy's summation order follows the memory
-    # layout, and the envelopes must keep their exact values.
-    power_rows = np.ascontiguousarray(power)
-    mel = matmul(mel_filterbank(sample_rate), power_rows)
-    low_db, mid_db, high_db = _bands_db(power_rows, freqs, (LOW_BAND, MID_BAND, HIGH_BAND))
-    del power_rows  # no more memory at the peak than the per-product copies took
+    mel = matmul(mel_filterbank(sample_rate), power)
     # Loudness-independent log compression: scale by the song's typical level first.
     level = float(np.percentile(mel[:, audible].sum(axis=0), 90)) if audible.any() else 1.0
     log_mel = np.log1p(mel * (1000.0 / max(level, 1e-12) * N_MELS))
@@ -222,7 +216,7 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     mag_flux = np.zeros(n, dtype=np.float32)
     mag_flux[1:] = np.maximum(0.0, np.diff(magnitude, axis=1)).sum(axis=0)
 
-
+    low_db, mid_db, high_db = _bands_db(power, freqs, (LOW_BAND, MID_BAND, HIGH_BAND))
     all_ref = float(np.percentile(total_db[audible], 98)) if audible.any() else 0.0
     band_floor = all_ref - 30.0
 
