@@ -108,12 +108,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from . import warmup
 
         warmup.start()
-    parser = build_parser(command)
-    if whole_process:
-        # Modules, classes and functions live until exit: frozen, no collection (during the render or at
-        # interpreter shutdown) walks them again. ~0.1 s of a 1-frame render's CPU (docs/procedural.md).
-        gc.freeze()
-        gc.enable()
+    try:
+        parser = build_parser(command)
+    finally:
+        if whole_process:
+            # Modules, classes and functions live until exit: frozen, no collection (during the render or at
+            # interpreter shutdown) walks them again. ~0.1 s of a 1-frame render's CPU (docs/procedural.md).
+            gc.freeze()
+            gc.enable()
     try:
         args = parser.parse_args(argv)
     except BrokenPipeError:  # `stillmotion --help | head`
