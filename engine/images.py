@@ -77,12 +77,13 @@ def load_image(path: str | Path, max_long_side: int = WORKING_LONG_SIDE, hand_ov
         raise BadInputError(f"image {p} does not exist")
     if p.is_dir():
         raise BadInputError(f"image {p} is a folder, not an image file")
-    if _handed_over is not None and _handed_over[0] == _file_key(p, max_long_side):
+    key = _file_key(p, max_long_side) if hand_over or _handed_over is not None else None
+    if _handed_over is not None and _handed_over[0] == key:
         kept, _handed_over = _handed_over[1], None
         return replace(kept, path=str(p))
     loaded = _decode(p, max_long_side)
-    if hand_over:
-        _handed_over = (_file_key(p, max_long_side), loaded)
+    if hand_over:  # keyed by the file as it was before the decode: a save during it is not taken as this one
+        _handed_over = (key, loaded)
     return loaded
 
 
