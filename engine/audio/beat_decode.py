@@ -107,13 +107,14 @@ def decode(beat_act: np.ndarray, down_act: np.ndarray, hop_rate: float, bpm_hint
     envelope) tells compound time, without it a bar of 2 is never chosen; `prior` a per-window tempo prior."""
     tempo.check_tempo_hint(bpm_hint, tempo_range)
     n = beat_act.size
-    found = tempo.tempo_path(beat_act.astype(np.float64), hop_rate, bpm_hint, tempo_range, prior)
+    detection = beat_act.astype(np.float64)
+    found = tempo.tempo_path(detection, hop_rate, bpm_hint, tempo_range, prior)
     if found is None:
         return dsp._empty(n)
     _env, acf, centres, energy, bpm_path, sal_path = found
     active = energy > 1e-6
     confidence = float(np.clip(np.median(sal_path[active]), 0.0, 1.0)) if active.any() else 0.0
-    local_bpm, frames = dsp.follow_tempo(beat_act.astype(np.float64), acf, centres, bpm_path, hop_rate)
+    local_bpm, frames = dsp.follow_tempo(detection, acf, centres, bpm_path, hop_rate)
     if frames.size < 2:
         return dsp.BeatResult(None, confidence, np.zeros(0), local_bpm.astype(np.float32), None,
                               np.zeros(0, np.int64), np.zeros(0))
