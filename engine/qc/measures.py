@@ -297,16 +297,18 @@ _LAB_BINS_OFFSET = ([8, 8, 8], [0, 256, 56, 184, 56, 184])
 EDGE_CROWDED_SHARE = 0.9
 
 
-def _lab_edge_share(lab: np.ndarray, low: int) -> float:
-    """Share of pixels whose a or b lies within 1 level of a bin edge of the a/b grid starting at `low`."""
-    offset = (lab[..., 1:].astype(np.int16) - low) % 16
-    return float(np.count_nonzero(((offset <= 1) | (offset >= 15)).any(axis=2))) / offset[..., 0].size
+def _lab_edge_share(lab: np.ndarray, bins: tuple[list[int], list[int]]) -> float:
+    """Share of pixels whose a or b lies within 1 level of a bin edge of this grid's a/b axes."""
+    low, high, count = bins[1][2], bins[1][3], bins[0][1]
+    width = (high - low) // count
+    offset = (lab[..., 1:].astype(np.int16) - low) % width
+    return float(np.count_nonzero(((offset <= 1) | (offset >= width - 1)).any(axis=2))) / offset[..., 0].size
 
 
 def colour_grids(anchor_lab: np.ndarray) -> tuple:
     """The Lab histogram grids the colour distance takes the larger over, for this anchor (see EDGE_CROWDED_SHARE)."""
     grids = tuple(bins for bins in (_LAB_BINS, _LAB_BINS_OFFSET)
-                  if _lab_edge_share(anchor_lab, int(bins[1][2])) < EDGE_CROWDED_SHARE)
+                  if _lab_edge_share(anchor_lab, bins) < EDGE_CROWDED_SHARE)
     return grids or (_LAB_BINS, _LAB_BINS_OFFSET)
 
 
