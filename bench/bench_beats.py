@@ -33,6 +33,7 @@ sys.path.insert(0, str(REPO / "tests"))
 
 import numpy as np  # noqa: E402
 from stillmotion.engine.audio import analyze, analyze_samples, load_audio  # noqa: E402  (sets NUMBA_CACHE_DIR)
+from stillmotion.engine.audio.grid import read_beat_file  # noqa: E402
 
 #: Targets on the fresh range (issue 14).
 TARGETS = {"mean_f": 0.97, "min_f": 0.90, "level": 0.95, "down_f": 0.90, "real_f": 0.95, "three_min_s": 1.0}
@@ -109,8 +110,11 @@ AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
 
 
 def read_beat_annotation(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(beats, downbeats) of a `.beats` file (time [position] per line; position 1 = downbeat) or a CSV whose
-    first numeric column is the beat time and whose last, when integral, is the position in the bar."""
+    """(beats, downbeats) of an annotation: a `.beats` file (time [position] per line; position 1 = downbeat)
+    through the engine's own beat-file reader, or a CSV whose first numeric column is the beat time (after a
+    pandas index column, as JTD's are) and whose last, when integral, is the position in the bar."""
+    if path.suffix != ".csv":
+        return read_beat_file(path)
     rows = []
     for line in path.read_text().splitlines():
         cells = [c for c in line.replace(",", " ").replace("\t", " ").split() if c]
