@@ -315,3 +315,52 @@ def test_previews_are_the_frames_and_the_first_leaves_before_the_analysis(anchor
     assert order == ([0, "plan", 12, 24] if anchor == "start" else ["plan", 0, 12, 24])
     for index, image in previews.items():
         assert np.array_equal(image, cv2.resize(frames[index][..., :3], (80, 60)))
+
+
+def _slanted_layer_warper(width: int = 960, height: int = 540):
+    """A still whose right part (beyond a slanted edge) is a bright layer on a dark background, with the layer
+    mask a crisp edge at field resolution (256x144: 3.75 frame pixels per field pixel)."""
+    from stillmotion.engine.backends.procedural import FrameWarper
+    from stillmotion.engine.backends.still_cache import StillAnalysis
+
+    fw, fh = 256, 144
+    xx, yy = np.meshgrid(np.arange(fw, dtype=np.float32), np.arange(fh, dtype=np.float32))
+    # edge x = 100 + 0.4 y (field pixels), a one-field-pixel soft ramp across it
+    foreground = np.clip(xx - (100 + 0.4 * yy) + 0.5, 0, 1).astype(np.float32)
+    gx, gy = np.meshgrid(np.arange(width), np.arange(height))
+    sx, sy = width / fw, height / fh
+    inside = (gx + 0.5) / sx - 0.5 > 100 + 0.4 * ((gy + 0.5) / sy - 0.5)
+    still = np.where(inside[..., None], 200, 60).astype(np.uint8).repeat(3, axis=2)
+    analysis = StillAnalysis(texture=np.zeros((fh, fw), np.float32), depth=foreground, foreground=foreground,
+                             layered=True, center=(180.0, 72.0), radius=40.0)
+    fields = {"sway": np.zeros((fh, fw, 2), np.float32)}
+    return FrameWarper(still, analysis, fields, ["sway"], max_shift_px=20.0), inside
+
+
+@pytest.mark.parametrize("shift_px", [6.0, 11.0])
+def test_uncovered_strip_is_a_clean_band_along_a_slanted_layer_edge(shift_px: float) -> None:
+    """The layer moves right by `shift_px`; behind its old edge the plate (the dark background, inpainted) shows
+    in a band that wide in every row. Thresholding the uncovered area per field pixel made the band a staircase
+    of 4-8-pixel blocks (0, 1 or 2 field pixels wide by row) along a slanted edge."""
+    warper, inside = _slanted_layer_warper()
+    frame = warper.frame(np.zeros(1, np.float32), (shift_px / warper.short, 0.0))
+    height = inside.shape[0]
+    for y in range(20, height - 20):
+        edge = int(np.argmax(inside[y]))  # first layer column in the still
+        row = frame[y, :, 0].astype(int)
+        moved_edge = edge + shift_px
+        assert np.all(row[:edge - 2] < 100)                          # the background, still
+        assert np.all(row[edge + 2:int(moved_edge) - 1] < 100), y    # the plate (dark), not the layer's ghost
+        assert np.all(row[int(np.ceil(moved_edge)) + 2:] > 150), y   # the layer itself, moved
+
+
+def test_a_sliver_of_uncovered_background_keeps_the_still() -> None:
+    """A layer moved by a couple of pixels uncovers a strip too thin to be worth the plate's guess (a sliver of
+    it reads as a sparkle along the edge): no pixel samples the plate, the still shows through as before."""
+    warper, inside = _slanted_layer_warper()
+    frame = warper.frame(np.zeros(1, np.float32), (2.0 / warper.short, 0.0))
+    rows_sampled = warper._map[..., 1]  # the atlas rows each pixel sampled: the plate starts at plate_offset
+    assert rows_sampled.max() < inside.shape[0] + warper.pad
+    wider = warper.frame(np.zeros(1, np.float32), (6.0 / warper.short, 0.0))
+    assert warper._map[..., 1].max() > warper.plate_offset  # a band the plate fills, as the test above shows
+    assert frame.shape == wider.shape

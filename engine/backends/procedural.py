@@ -34,6 +34,9 @@ from .still_cache import StillAnalysis, cached_analysis
 
 #: Long side of the basis fields; motion is smooth, so fields need little resolution.
 FIELD_LONG_SIDE = 256
+#: Uncovered strips thinner than this (full pixels) keep the still: a sliver of plate reads as a sparkle.
+SLIVER_PX = 3
+_SLIVER_KERNEL = cv2.getStructuringElement(cv2.MORPH_RECT, (SLIVER_PX, SLIVER_PX))
 #: Send a preview every this many frames.
 PREVIEW_EVERY = 12
 #: Frames computed ahead of the encoder (bounded, so memory stays constant for any clip length).
@@ -349,6 +352,29 @@ class FrameWarper:
             total += scaled
         return total
 
+    def _offset_revealed(self, mapping: np.ndarray, revealed: np.ndarray) -> None:
+        """Send the sampling positions of the uncovered strip down to the plate. `revealed` (field pixels) is
+        interpolated to full resolution and thresholded there: the strip is as wide as the layer moved (often a
+        few pixels, under one field pixel), and thresholding field pixels instead turned a thin strip along a
+        slanted layer edge into a dotted line of 7-pixel blocks of plate."""
+        rows = np.flatnonzero((revealed > 0).any(axis=1))
+        if rows.size == 0:
+            return
+        cols = np.flatnonzero((revealed > 0).any(axis=0))
+        sx, sy = self.scale
+        # full pixels whose bilinear neighbourhood holds a positive field pixel: one field pixel around the run
+        y0, y1 = max(0, math.floor((rows[0] - 0.5) * sy)), min(self.height, math.ceil((rows[-1] + 1.5) * sy))
+        x0, x1 = max(0, math.floor((cols[0] - 0.5) * sx)), min(self.width, math.ceil((cols[-1] + 1.5) * sx))
+        # full pixel (x, y) of the box sits at field position ((x0 + x + 0.5) / sx - 0.5, ...), cv2.resize's
+        # half-pixel convention, so the box lines up with the map it edits
+        to_field = np.array([[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]], np.float64)
+        margin = cv2.warpAffine(revealed, to_field, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                                borderMode=cv2.BORDER_REPLICATE)
+        block = cv2.compare(margin, 0.0, cv2.CMP_GT)
+        block = cv2.morphologyEx(block, cv2.MORPH_OPEN, _SLIVER_KERNEL)
+        box = mapping[y0:y1, x0:x1]  # rows move down to the plate; OpenCV's masked add is ~3x numpy's where=
+        cv2.add(box, (0.0, float(self.plate_offset), 0.0, 0.0), dst=box, mask=block)
+
     def frame(self, weights: np.ndarray, layer: tuple[float, float]) -> np.ndarray:
         """The still warped by sum(weights * fields) with the foreground layer shifted by `layer` (shorter-side
         units). All-zero motion returns the still itself, exactly."""
@@ -367,24 +393,17 @@ class FrameWarper:
             under = self._shift_small(fg, small[..., 0], small[..., 1])  # layer at the background's source
             small[..., 0] += moved * vx
             small[..., 1] += moved * vy
-            revealed = (moved < 0.5) & (under > 0.5)
+            # > 0 where the layer has left this place and the background's source lies under the layer: the
+            # strip the layer uncovered, which the plate fills (a signed margin, so it can be interpolated)
+            revealed = np.minimum(0.5 - moved, under - 0.5)
         # Field pixels -> full pixels, then sampling positions, all at low resolution (resizing is linear).
         small *= np.array(self.scale, np.float32)
         mapping = cv2.resize(self.centres - small, (self.width, self.height), dst=self._map,
                              interpolation=cv2.INTER_LINEAR)
         for region, correction in self._edges:
             mapping[region] += correction
-        if revealed is not None and revealed.any():
-            rows = np.flatnonzero(revealed.any(axis=1))
-            cols = np.flatnonzero(revealed.any(axis=0))
-            r0, r1 = rows[0], rows[-1] + 1
-            c0, c1 = cols[0], cols[-1] + 1
-            y0, y1 = int(r0 * self.scale[1]), min(self.height, math.ceil(r1 * self.scale[1]))
-            x0, x1 = int(c0 * self.scale[0]), min(self.width, math.ceil(c1 * self.scale[0]))
-            block = cv2.resize(revealed[r0:r1, c0:c1].astype(np.uint8), (x1 - x0, y1 - y0),
-                               interpolation=cv2.INTER_NEAREST)
-            box = mapping[y0:y1, x0:x1]  # rows move down to the plate; OpenCV's masked add is ~3x numpy's where=
-            cv2.add(box, (0.0, float(self.plate_offset), 0.0, 0.0), dst=box, mask=block)
+        if revealed is not None:
+            self._offset_revealed(mapping, revealed)
         # The RGBX intermediate reuses one buffer (fresh 8-MB arrays per frame cost page faults); the frame
         # handed out is always a new array, since callers may keep it.
         warped = cv2.remap(self.atlas, mapping, None, cv2.INTER_LINEAR, dst=self._warped,
