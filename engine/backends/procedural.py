@@ -357,23 +357,27 @@ class FrameWarper:
         interpolated to full resolution and thresholded there: the strip is as wide as the layer moved (often a
         few pixels, under one field pixel), and thresholding field pixels instead turned a thin strip along a
         slanted layer edge into a dotted line of 7-pixel blocks of plate."""
-        rows = np.flatnonzero((revealed > 0).any(axis=1))
+        positive = revealed > 0
+        rows = np.flatnonzero(positive.any(axis=1))
         if rows.size == 0:
             return
-        cols = np.flatnonzero((revealed > 0).any(axis=0))
+        cols = np.flatnonzero(positive.any(axis=0))
         sx, sy = self.scale
-        # full pixels whose bilinear neighbourhood holds a positive field pixel: one field pixel around the run
+        # full pixels whose bilinear neighbourhood holds a positive field pixel: one field pixel around them
         y0, y1 = max(0, math.floor((rows[0] - 0.5) * sy)), min(self.height, math.ceil((rows[-1] + 1.5) * sy))
         x0, x1 = max(0, math.floor((cols[0] - 0.5) * sx)), min(self.width, math.ceil((cols[-1] + 1.5) * sx))
         # full pixel (x, y) of the box sits at field position ((x0 + x + 0.5) / sx - 0.5, ...), cv2.resize's
         # half-pixel convention, so the box lines up with the map it edits
-        to_field = np.array([[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]], np.float64)
+        to_field = np.array([[1 / sx, 0, (x0 + 0.5) / sx - 0.5], [0, 1 / sy, (y0 + 0.5) / sy - 0.5]])
         margin = cv2.warpAffine(revealed, to_field, (x1 - x0, y1 - y0), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                                 borderMode=cv2.BORDER_REPLICATE)
-        block = cv2.compare(margin, 0.0, cv2.CMP_GT)
-        block = cv2.morphologyEx(block, cv2.MORPH_OPEN, _SLIVER_KERNEL)
-        box = mapping[y0:y1, x0:x1]  # rows move down to the plate; OpenCV's masked add is ~3x numpy's where=
-        cv2.add(box, (0.0, float(self.plate_offset), 0.0, 0.0), dst=box, mask=block)
+        block = cv2.morphologyEx(cv2.compare(margin, 0.0, cv2.CMP_GT), cv2.MORPH_OPEN, _SLIVER_KERNEL)
+        # the strips trail the layer's outline, a few per cent of a box that often spans half the frame: moving
+        # just their rows down to the plate costs 0.17 ms at 1080p where a masked add over the box took 1.25
+        points = cv2.findNonZero(block)
+        if points is not None:
+            points = points.reshape(-1, 2)
+            mapping[points[:, 1] + y0, points[:, 0] + x0, 1] += np.float32(self.plate_offset)
 
     def frame(self, weights: np.ndarray, layer: tuple[float, float]) -> np.ndarray:
         """The still warped by sum(weights * fields) with the foreground layer shifted by `layer` (shorter-side
