@@ -94,6 +94,13 @@ def _chosen_command(argv: Sequence[str]) -> str | None:
     return argv[0] if argv and not argv[0].startswith("-") else None
 
 
+#: OpenBLAS starts worker threads when numpy loads and again when OpenCV loads (each bundles its own copy), and
+#: they spin (sched_yield) for a while before sleeping: ~0.1 s of CPU per process on two cores, taken from the
+#: start-up and the encoder. Nothing a command runs uses BLAS (`reproducible.matmul` replaces it, for
+#: determinism), so a process that is the command keeps OpenBLAS to the calling thread. A user's own setting wins;
+#: child processes (job workers, the diffusion worker) inherit it, and torch's threads are not OpenBLAS's.
+_OPENBLAS_THREADS = "1"
+
 #: Commands that render frames: their one-time OpenCV set-up starts on another core while the command imports.
 _RENDERING = {"render", "timeline", "demo", "regenerate"}
 
@@ -102,6 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; `argv` None means this process is the command (the console script, `python -m`)."""
     whole_process = argv is None
     if whole_process:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", _OPENBLAS_THREADS)  # before anything imports numpy or cv2
         gc.disable()  # the imports below allocate ~36 000 long-lived objects; collecting among them finds nothing
     command = _chosen_command(sys.argv[1:] if argv is None else list(argv))
     if command in _RENDERING:

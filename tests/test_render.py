@@ -322,3 +322,19 @@ def test_a_qc_retry_changes_seed_and_strength_by_the_failed_gate(reasons: list[s
                             seed=5, intensity=1.0)
     retry = get_backend("procedural").next_attempt(request, SimpleNamespace(reasons=reasons, frozen=False), 1)
     assert retry.seed != request.seed and retry.intensity == pytest.approx(factor)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc (Linux)")
+def test_the_command_process_starts_no_openblas_threads() -> None:
+    """numpy and OpenCV each start OpenBLAS workers that spin on load; the command keeps to its own thread, and a
+    user's OPENBLAS_NUM_THREADS still wins."""
+    code = ("import os, sys\nfrom stillmotion.engine import cli\nsys.argv = ['stillmotion', '--version']\n"
+            "try:\n    cli.main()\nexcept SystemExit:\n    pass\nimport numpy, cv2\n"
+            "print(os.environ['OPENBLAS_NUM_THREADS'], len(os.listdir('/proc/self/task')))")
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.split()[-2:] == ["1", "1"]
+    env["OPENBLAS_NUM_THREADS"] = "2"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    setting, threads = out.split()[-2:]
+    assert setting == "2" and int(threads) > 1
