@@ -220,3 +220,78 @@ def test_streamed_mix_equals_each_segment_decoded_whole(make_audio) -> None:
     assert max(b.shape[1] for b in blocks) <= 5000 and mix.total == 3 * rate
     assert np.array_equal(np.concatenate(blocks, axis=1), expected)
     assert np.array_equal(render_segments(segments, duration, rate), expected)
+
+
+def _music_like(seconds: float, rate: int, channels: int, seed: int) -> np.ndarray:
+    """Noise bursts over drifting tones: content a compressed codec's bit reservoir has to work on."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * rate)
+    t = np.arange(n) / rate
+    data = np.zeros((n, channels))
+    for c in range(channels):
+        data[:, c] = 0.2 * np.sin(2 * np.pi * (220 + 40 * c) * t * (1 + 0.01 * np.sin(t)))
+    for start in rng.uniform(0, seconds - 0.2, int(seconds * 3)):
+        i = int(start * rate)
+        data[i:i + rate // 20] += rng.normal(0, 0.3, (rate // 20, channels))
+    return np.clip(data, -1, 1)
+
+
+@pytest.mark.parametrize("name, rate, channels, codec", [
+    ("long.mp3", 44100, 2, ["-c:a", "libmp3lame", "-b:a", "192k"]),
+    ("vbr.mp3", 44100, 2, ["-c:a", "libmp3lame", "-q:a", "9"]),       # lowest VBR: the reservoir reaches far
+    ("mono.mp3", 22050, 1, ["-c:a", "libmp3lame", "-b:a", "32k"]),
+    ("long.ogg", 44100, 2, ["-c:a", "libvorbis", "-q:a", "2"]),
+])
+def test_long_compressed_files_decode_exactly_as_one_linear_read(tmp_path: Path, name, rate, channels, codec) -> None:
+    """MP3 / Ogg of SPLIT_DECODE_SECONDS or more are decoded as two halves on two threads; the samples are the
+    ones a single decoder reads in one go (seeked to the range's start), for the whole file and for ranges."""
+    from stillmotion.engine.audio import decode
+
+    wav, path = tmp_path / "src.wav", tmp_path / name
+    sf.write(wav, _music_like(decode.SPLIT_DECODE_SECONDS * 2.2, rate, channels, seed=len(name)), rate)
+    ffmpeg("-i", str(wav), *codec, str(path))
+    for start, duration in ((Fraction(0), None), (Fraction(7, 3), Fraction(decode.SPLIT_DECODE_SECONDS + 11)),
+                            (Fraction(5), None)):
+        clip = load_audio(path, start, duration)
+        first = decode.seconds_to_sample(start, rate)
+        with sf.SoundFile(path) as one:
+            assert one.samplerate == rate
+            if first:
+                one.seek(first)
+            expected = one.read(clip.samples.shape[1], dtype="float32", always_2d=True).T
+        assert clip.samples.shape[1] >= expected.shape[1] > decode.SPLIT_DECODE_SECONDS * rate
+        assert np.array_equal(clip.samples[:, :expected.shape[1]], expected), (name, start, duration)
+
+
+def test_a_seam_that_does_not_match_falls_back_to_one_fresh_decoder(tmp_path: Path, make_audio, monkeypatch) -> None:
+    """If the second decoder's samples before the seam differ from the first's, its half is not used: a fresh
+    decoder reads the range in one go."""
+    from stillmotion.engine.audio import decode
+
+    path = make_audio("seam.mp3", _music_like(decode.SPLIT_DECODE_SECONDS * 2.5, 44100, 2, seed=3), 44100)
+    linear, _ = sf.read(path, dtype="float32", always_2d=True)
+    opened = decode._open_soundfile
+
+    class Shifted:  # a decoder whose output after a seek is off by one sample: what a bad seek would give
+        def __init__(self, name: str) -> None:
+            self.inner = opened(name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            self.inner.close()
+
+        def seek(self, frame: int) -> None:
+            self.inner.seek(frame + 1)
+
+        def read(self, *args, **kwargs):
+            return self.inner.read(*args, **kwargs)
+
+    calls: list[str] = []
+    monkeypatch.setattr(decode, "_open_soundfile", lambda name: calls.append(name) or Shifted(name))
+    snd = opened(str(path))
+    with snd:
+        clip = decode._read_soundfile(snd, str(path), Fraction(0), None)
+    assert calls == [str(path), str(path)]  # the second decoder ran, then the fresh one
+    assert np.array_equal(clip.samples, linear.T)
