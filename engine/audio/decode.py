@@ -173,6 +173,23 @@ def _read_frames(snd, count: int) -> np.ndarray:
     return snd.read(count, dtype="float32", always_2d=True)
 
 
+def _read_on(snd, count: int) -> np.ndarray:
+    """Up to `count` frames continuing exactly where the decoder stopped, (frames, channels) float32.
+
+    `SoundFile.read` seeks back to where it already is after every read (to keep its own position): harmless for
+    PCM, but each seek restarts an MP3 decoder, and libsndfile's VBR MP3 output is then off for ~5000 samples —
+    a click in every block of a streamed MP3. This calls libsndfile's read through soundfile's own binding (the
+    same call `read` makes, minus the seek). Call `snd.tell()` once before the first block: that is the seek
+    `read` starts with, so the blocks are then exactly one `read`'s samples.
+    """
+    import soundfile as sf
+
+    out = np.empty((count, snd.channels), np.float32)
+    done = sf._snd.sf_readf_float(snd._file, sf._ffi.cast("float *", out.ctypes.data), count)
+    sf._error_check(snd._errorcode)
+    return out[:done]
+
+
 def _read_halves(snd, name: str, lo: int, hi: int) -> np.ndarray:
     """Frames [lo, hi) of the open compressed file `snd`: the second half decoded by its own decoder on another
     thread and checked at the seam (SEAM_PREROLL), the first half here."""
@@ -439,8 +456,10 @@ def _stream_range(name: str, start: Fraction, duration: Fraction, sample_rate: i
 
             stream = soxr.ResampleStream(rate, sample_rate, snd.channels, dtype="float32", quality="HQ")
         lo, hi = max(first, 0), min(first + count, total)
-        if hi > lo and lo:
-            snd.seek(lo)
+        if hi > lo:
+            if lo:
+                snd.seek(lo)
+            snd.tell()  # the seek a one-go `read` starts with (see _read_on)
         emitted, position = 0, first
         while position < first + count:
             stop = min(first + count, position + STREAM_BLOCK)
@@ -448,7 +467,7 @@ def _stream_range(name: str, start: Fraction, duration: Fraction, sample_rate: i
             a, b = max(position, lo), min(stop, hi)
             if b > a:
                 try:
-                    data = snd.read(b - a, dtype="float32", always_2d=True)
+                    data = _read_on(snd, b - a)
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise BadInputError(f"audio file {name} is corrupt or truncated ({exc})") from None
                 if data.shape[0] < b - a and not _is_compressed(snd):
