@@ -160,17 +160,13 @@ def _check_not_truncated(snd, name: str) -> None:
 #: Compressed ranges (MP3, Ogg) at least this long are decoded as two halves on two threads: libsndfile's
 #: decoders run without the GIL, so a 3-minute MP3 takes ~0.16 s instead of ~0.27 s on two cores.
 SPLIT_DECODE_SECONDS = 30
-#: The second half's decoder starts SEAM_PREROLL samples before the seam, and the last SEAM_CHECK of those must
-#: equal what the first decoder read there, sample for sample; if not, the whole range is read again by one
-#: decoder. The result is always exactly the one-read result, whatever a decoder does just after a seek (after a
-#: seek into a VBR MP3, libsndfile's first ~5000 samples are off, which the preroll leaves out of the check; into a
-#: 32-kb/s MP3 at 22 kHz, samples stay 1 ulp off for good, which the check catches).
-SEAM_PREROLL, SEAM_CHECK = 65536, 8192
-
-
-def _read_frames(snd, count: int) -> np.ndarray:
-    """Up to `count` frames from `snd`'s position, (frames, channels) float32, in one read."""
-    return snd.read(count, dtype="float32", always_2d=True)
+#: A seek into a compressed file lands this many frames early and decodes on to the target: right after a seek,
+#: libsndfile's VBR MP3 output is off for ~5000 samples (0.1 s of wrong sound at the head of a range).
+SEEK_PREROLL = 65536
+#: The second half's decoder starts SEAM_CHECK frames before the seam, and those must equal what the first decoder
+#: read there, sample for sample; if not, one fresh decoder reads the whole range (a 32-kb/s MP3 at 22 kHz decodes
+#: 1 ulp off for good after a seek: the check catches it). The result is always exactly the one decoder's.
+SEAM_CHECK = 8192
 
 
 def _read_on(snd, count: int) -> np.ndarray:
@@ -179,8 +175,7 @@ def _read_on(snd, count: int) -> np.ndarray:
     `SoundFile.read` seeks back to where it already is after every read (to keep its own position): harmless for
     PCM, but each seek restarts an MP3 decoder, and libsndfile's VBR MP3 output is then off for ~5000 samples —
     a click in every block of a streamed MP3. This calls libsndfile's read through soundfile's own binding (the
-    same call `read` makes, minus the seek). Call `snd.tell()` once before the first block: that is the seek
-    `read` starts with, so the blocks are then exactly one `read`'s samples.
+    same call `read` makes, minus the seek); `_position` first.
     """
     import soundfile as sf
 
@@ -190,40 +185,51 @@ def _read_on(snd, count: int) -> np.ndarray:
     return out[:done]
 
 
+def _position(snd, frame: int) -> None:
+    """Put `snd` at `frame` so that `_read_on` then gives what a decode from the start gives there (compressed
+    files: from SEEK_PREROLL frames earlier, decoded and dropped)."""
+    start = max(0, frame - SEEK_PREROLL) if _is_compressed(snd) else frame
+    if start:
+        snd.seek(start)
+    snd.tell()  # the seek `SoundFile.read` starts with: the samples then match a one-go `read` exactly
+    if frame > start:
+        _read_on(snd, frame - start)
+
+
+def _read_from(snd, frame: int, count: int) -> np.ndarray:
+    """Up to `count` frames from `frame`, (frames, channels) float32."""
+    _position(snd, frame)
+    return _read_on(snd, count)
+
+
 def _read_halves(snd, name: str, lo: int, hi: int) -> np.ndarray:
     """Frames [lo, hi) of the open compressed file `snd`: the second half decoded by its own decoder on another
-    thread and checked at the seam (SEAM_PREROLL), the first half here."""
+    thread and checked at the seam (SEAM_CHECK), the first half here."""
     seam = lo + (hi - lo) // 2
     second: list[np.ndarray] = []
 
     def decode_second() -> None:
         try:
             with _open_soundfile(name) as other:
-                other.seek(seam - SEAM_PREROLL)
-                second.append(_read_frames(other, hi - seam + SEAM_PREROLL))
+                second.append(_read_from(other, seam - SEAM_CHECK, hi - seam + SEAM_CHECK))
         except Exception:  # noqa: BLE001 - any failure there: one decoder reads the range, and reports it if real
             pass
 
     worker = threading.Thread(target=decode_second, name="stillmotion-decode", daemon=True)
     worker.start()
     try:
-        if lo:
-            snd.seek(lo)
-        first = _read_frames(snd, seam - lo)
+        first = _read_from(snd, lo, seam - lo)
     finally:
         worker.join()
     if first.shape[0] < seam - lo:  # the file ended early (an estimated length): nothing after it to join
         return first
     tail = second[0] if second else np.zeros((0, first.shape[1]), np.float32)
-    if tail.shape[0] >= SEAM_PREROLL and \
-            np.array_equal(tail[SEAM_PREROLL - SEAM_CHECK:SEAM_PREROLL], first[first.shape[0] - SEAM_CHECK:]):
-        return np.concatenate([first, tail[SEAM_PREROLL:]])
-    # A fresh decoder, one read: the open one's state after its read differs (even rewound to 0, a low-rate
-    # MP3 then decodes 1 ulp off for the rest of the file), and so would a read that continues it.
+    if tail.shape[0] >= SEAM_CHECK and np.array_equal(tail[:SEAM_CHECK], first[first.shape[0] - SEAM_CHECK:]):
+        return np.concatenate([first, tail[SEAM_CHECK:]])
+    # A fresh decoder: the open one's state after its read differs (even rewound to 0, a low-rate MP3 then
+    # decodes 1 ulp off for the rest of the file).
     with _open_soundfile(name) as fresh:
-        if lo:
-            fresh.seek(lo)
-        return _read_frames(fresh, hi - lo)
+        return _read_from(fresh, lo, hi - lo)
 
 
 def _read_soundfile(snd, name: str, start: Fraction, duration: Fraction | None) -> AudioClip:
@@ -240,9 +246,7 @@ def _read_soundfile(snd, name: str, start: Fraction, duration: Fraction | None) 
             if _is_compressed(snd) and hi - lo >= SPLIT_DECODE_SECONDS * rate:
                 data = _read_halves(snd, name, lo, hi)
             else:
-                if lo:
-                    snd.seek(lo)
-                data = _read_frames(snd, hi - lo)
+                data = _read_from(snd, lo, hi - lo)
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise BadInputError(f"audio file {name} is corrupt or truncated ({exc})") from None
         if data.shape[0] < hi - lo and not _is_compressed(snd):
@@ -457,9 +461,7 @@ def _stream_range(name: str, start: Fraction, duration: Fraction, sample_rate: i
             stream = soxr.ResampleStream(rate, sample_rate, snd.channels, dtype="float32", quality="HQ")
         lo, hi = max(first, 0), min(first + count, total)
         if hi > lo:
-            if lo:
-                snd.seek(lo)
-            snd.tell()  # the seek a one-go `read` starts with (see _read_on)
+            _position(snd, lo)
         emitted, position = 0, first
         while position < first + count:
             stop = min(first + count, position + STREAM_BLOCK)
