@@ -169,8 +169,9 @@ SEEK_PREROLL = 65536
 SEAM_CHECK = 8192
 
 
-def _read_on(snd, count: int) -> np.ndarray:
-    """Up to `count` frames continuing exactly where the decoder stopped, (frames, channels) float32.
+def _read_on(snd, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Up to `count` frames continuing exactly where the decoder stopped, (frames, channels) float32, into `out`
+    (C-contiguous, ≥ `count` rows) when given.
 
     `SoundFile.read` seeks back to where it already is after every read (to keep its own position): harmless for
     PCM, but each seek restarts an MP3 decoder, and libsndfile's VBR MP3 output is then off for ~5000 samples —
@@ -179,7 +180,9 @@ def _read_on(snd, count: int) -> np.ndarray:
     """
     import soundfile as sf
 
-    out = np.empty((count, snd.channels), np.float32)
+    if out is None:
+        out = np.empty((count, snd.channels), np.float32)
+    assert out.flags.c_contiguous and out.dtype == np.float32 and out.shape[0] >= count
     done = sf._snd.sf_readf_float(snd._file, sf._ffi.cast("float *", out.ctypes.data), count)
     sf._error_check(snd._errorcode)
     return out[:done]
@@ -196,40 +199,41 @@ def _position(snd, frame: int) -> None:
         _read_on(snd, frame - start)
 
 
-def _read_from(snd, frame: int, count: int) -> np.ndarray:
-    """Up to `count` frames from `frame`, (frames, channels) float32."""
+def _read_from(snd, frame: int, count: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Up to `count` frames from `frame`, (frames, channels) float32 (into `out` when given)."""
     _position(snd, frame)
-    return _read_on(snd, count)
+    return _read_on(snd, count, out)
 
 
 def _read_halves(snd, name: str, lo: int, hi: int) -> np.ndarray:
     """Frames [lo, hi) of the open compressed file `snd`: the second half decoded by its own decoder on another
-    thread and checked at the seam (SEAM_CHECK), the first half here."""
+    thread and checked at the seam (SEAM_CHECK), the first half here; both decode into one array."""
     seam = lo + (hi - lo) // 2
-    second: list[np.ndarray] = []
+    whole = np.empty((hi - lo, snd.channels), np.float32)
+    second: list[tuple[np.ndarray, int]] = []
 
     def decode_second() -> None:
         try:
             with _open_soundfile(name) as other:
-                second.append(_read_from(other, seam - SEAM_CHECK, hi - seam + SEAM_CHECK))
+                before = _read_from(other, seam - SEAM_CHECK, SEAM_CHECK)
+                second.append((before, _read_on(other, hi - seam, whole[seam - lo:]).shape[0]))
         except Exception:  # noqa: BLE001 - any failure there: one decoder reads the range, and reports it if real
             pass
 
     worker = threading.Thread(target=decode_second, name="stillmotion-decode", daemon=True)
     worker.start()
     try:
-        first = _read_from(snd, lo, seam - lo)
+        done = _read_from(snd, lo, seam - lo, whole[: seam - lo]).shape[0]
     finally:
         worker.join()
-    if first.shape[0] < seam - lo:  # the file ended early (an estimated length): nothing after it to join
-        return first
-    tail = second[0] if second else np.zeros((0, first.shape[1]), np.float32)
-    if tail.shape[0] >= SEAM_CHECK and np.array_equal(tail[:SEAM_CHECK], first[first.shape[0] - SEAM_CHECK:]):
-        return np.concatenate([first, tail[SEAM_CHECK:]])
+    if done < seam - lo:  # the file ended early (an estimated length): nothing after it to join
+        return whole[:done]
+    if second and np.array_equal(second[0][0], whole[seam - lo - SEAM_CHECK: seam - lo]):
+        return whole[: seam - lo + second[0][1]]
     # A fresh decoder: the open one's state after its read differs (even rewound to 0, a low-rate MP3 then
     # decodes 1 ulp off for the rest of the file).
     with _open_soundfile(name) as fresh:
-        return _read_from(fresh, lo, hi - lo)
+        return _read_from(fresh, lo, hi - lo, whole)
 
 
 def _read_soundfile(snd, name: str, start: Fraction, duration: Fraction | None) -> AudioClip:
