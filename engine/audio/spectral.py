@@ -186,7 +186,9 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     total_db = 10.0 * np.log10(power.sum(axis=0) / full_scale + 1e-12)
     audible = total_db > SILENCE_DBFS
 
-    mel = matmul(mel_filterbank(sample_rate), power)
+    # One row-major copy of the spectrogram for both filterbank products (each would make its own: 32 MB for 3 min)
+    power_rows = np.ascontiguousarray(power)
+    mel = matmul(mel_filterbank(sample_rate), power_rows)
     # Loudness-independent log compression: scale by the song's typical level first.
     level = float(np.percentile(mel[:, audible].sum(axis=0), 90)) if audible.any() else 1.0
     log_mel = np.log1p(mel * (1000.0 / max(level, 1e-12) * N_MELS))
@@ -216,12 +218,13 @@ def compute_envelopes(y: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Envelope
     mag_flux = np.zeros(n, dtype=np.float32)
     mag_flux[1:] = np.maximum(0.0, np.diff(magnitude, axis=1)).sum(axis=0)
 
-    low_db, mid_db, high_db = _bands_db(power, freqs, (LOW_BAND, MID_BAND, HIGH_BAND))
+    low_db, mid_db, high_db = _bands_db(power_rows, freqs, (LOW_BAND, MID_BAND, HIGH_BAND))
+    del power_rows
     all_ref = float(np.percentile(total_db[audible], 98)) if audible.any() else 0.0
     band_floor = all_ref - 30.0
 
     chroma_power = stft_power(y, CHROMA_N_FFT, CHROMA_HOP)
-    chroma = matmul(chroma_filterbank(sample_rate), np.sqrt(chroma_power))
+    chroma = matmul(chroma_filterbank(sample_rate), np.sqrt(chroma_power, order="C"))  # row-major, as matmul needs
     chroma = chroma / (chroma.max(axis=0, keepdims=True) + 1e-12)
     # Back onto the hop grid (each chroma frame is centred on every 4th hop frame).
     chroma = np.repeat(chroma, CHROMA_HOP // HOP, axis=1)
