@@ -121,7 +121,7 @@ def gate_margin(report, gate: str) -> float:
     """Signed margin of the gate's decision relative to its thresholds, positive on the flagged side."""
     t = report.thresholds
     if gate in ("frozen", "frozen_r3"):
-        return (t.dynamic_threshold - report.region_motion) / t.dynamic_threshold
+        return 1.0 - report.motion_evidence  # 1 = the line (region motion or visible change at its threshold)
     if gate == "drift":
         return (report.identity_drift - t.max_identity_drift) / t.max_identity_drift
     share = (report.global_motion_share - t.max_global_motion_share) / t.max_global_motion_share

@@ -6,6 +6,7 @@ import json
 import tracemalloc
 from fractions import Fraction
 
+import cv2
 import numpy as np
 import pytest
 import qc_fixtures as fx
@@ -240,3 +241,32 @@ def test_a_still_clip_matches_its_own_full_size_reference_and_opencv_threads_are
     # the reference is downscaled exactly like the frames, so a still clip is identical to it
     assert report.identity_drift_to_reference == pytest.approx(0.0, abs=1e-6)
     assert report.drift_frames.tolist() == [0, 12]  # 2 drift measurements a second at 24 fps, and the last frame
+
+
+def test_region_motion_counts_missing_pixels_of_the_region_as_still():
+    """Round 5: a mask smaller than 1 % of the frame is not a 1-% region moving at its pixels' speed."""
+    flow = np.zeros((144, 256, 2), np.float32)
+    flow[40:100, 60:180, 0] = 2.0  # 7200 px (19.5 % of the frame) moving 2 px one way
+    everywhere = np.zeros((144, 256), bool)
+    everywhere[40:100, 60:180] = True
+    assert measures.region_motion(flow, everywhere) == pytest.approx(2.0, rel=1e-3)
+    tiny = np.zeros((144, 256), bool)
+    tiny[70, 100:120] = True  # 20 flow pixels, 5 % of the 1-% target (368 px)
+    assert measures.region_motion(flow, tiny) == pytest.approx(2.0 * 20 / int(144 * 256 * 0.01), rel=1e-3)
+    assert measures.region_motion(flow, np.zeros((144, 256), bool)) == 0.0
+
+
+def test_visible_change_is_measured_in_the_original_contrast():
+    rng = np.random.default_rng(3)
+    first = rng.integers(100, 140, (144, 256)).astype(np.uint8)
+    first = cv2.GaussianBlur(first, (0, 0), 2.0)
+    second = first.copy()
+    second[50:80, 100:140] = np.clip(second[50:80, 100:140].astype(int) + 12, 0, 255).astype(np.uint8)
+    ys, xs = np.mgrid[0:144, 0:256].astype(np.float32)
+    still = np.zeros((144, 256, 2), np.float32)
+    _, visible = measures.explained_by_flow(first, second, still, (xs, ys))
+    assert 0.01 < visible < 0.05  # the 12-level patch (3.3 % of the frame, softened at its edges by the window)
+    _, stretched = measures.explained_by_flow(first, second, still, (xs, ys), gain=2.0)
+    assert stretched == 0.0  # the same numbers after a 2x contrast stretch are 6 levels of the picture
+    _, none = measures.explained_by_flow(first, first.copy(), still, (xs, ys))
+    assert none == 0.0

@@ -117,6 +117,7 @@ class QCAccumulator:
         self._sampled_frames: list[int] = []
         self._sampled_motion: list[float] = []
         self._region_motion: list[float] = []
+        self._visible_change: list[float] = []
         self._camera_speed: list[float] = []
         self._share: list[float] = []
         self._share_total = 0.0
@@ -205,9 +206,10 @@ class QCAccumulator:
             first, matched = measures.normalise_contrast(first, gain, mean), measures.normalise_contrast(matched, gain, mean)
         pair_flow = self._flow.calc(first, matched, None)
         gradient = measures.gradient_magnitude(first)
-        structure = measures.structure_mask(gradient) & measures.explained_by_flow(first, matched, pair_flow,
-                                                                                   self._grid)
-        self._measure_sampled_pair(index, pair_flow, measures.texture_mask(first, gradient=gradient), structure)
+        explained, visible = measures.explained_by_flow(first, matched, pair_flow, self._grid, gain=gain)
+        self._visible_change.append(visible)
+        self._measure_sampled_pair(index, pair_flow, measures.texture_mask(first, gradient=gradient),
+                                   measures.structure_mask(gradient) & explained)
 
     def _measure_sampled_pair(self, index: int, flow: np.ndarray, texture: np.ndarray | None,
                               structure: np.ndarray) -> None:
@@ -263,10 +265,16 @@ class QCAccumulator:
         reasons: list[str] = []
 
         region = np.asarray(self._region_motion, dtype=float)
-        moving_pairs = int(np.count_nonzero(region > t.dynamic_threshold))
+        visible = np.asarray(self._visible_change, dtype=float)
+        # a pair moves when a region moves (flow) or a visible part of the picture changes (round 5); evidence 1
+        # is the line: the larger of the two measures relative to its threshold
+        evidence = np.maximum(region / t.dynamic_threshold, visible / t.min_visible_change) \
+            if t.min_visible_change > 0 else region / t.dynamic_threshold
+        moving_pairs = int(np.count_nonzero(evidence > 1.0))
         dynamic_degree = moving_pairs / region.size if region.size else 0.0
         # the second-fastest pair: one glitch pair (a keyframe, a dropped frame) is not motion
         region_motion = float(np.sort(region)[-2]) if region.size >= 2 else float(region.max(initial=0.0))
+        motion_evidence = float(np.sort(evidence)[-2]) if evidence.size >= 2 else float(evidence.max(initial=0.0))
         long_enough = n / fps >= MIN_SECONDS_FOR_FROZEN
         needed = min(t.min_moving_pairs, float(region.size))
         frozen = n >= 2 and long_enough and (moving_pairs < needed or dynamic_degree < t.min_dynamic_degree)
@@ -326,8 +334,8 @@ class QCAccumulator:
 
         if t.enabled("frozen") and frozen:
             reasons.append(f"frozen: no region moves visibly (fastest coherent region {region_motion:.2f} px/frame; "
-                           f"{moving_pairs} of {region.size} 1/8-s steps above {t.dynamic_threshold:g}, "
-                           f"needs {needed:g})")
+                           f"{moving_pairs} of {region.size} 1/8-s steps above {t.dynamic_threshold:g} or changing "
+                           f"{t.min_visible_change:.2%} of the frame visibly, needs {needed:g})")
         if t.enabled("ken_burns") and ken_burns:
             reasons.append(f"ken_burns: {share:.0%} of the motion is one pan/zoom/rotation of the whole frame "
                            f"(limit {t.max_global_motion_share:.0%}), camera at {camera_speed:.2f} px/frame "
@@ -357,7 +365,8 @@ class QCAccumulator:
             flickering=bool(flickering), sync_failed=bool(sync_failed), beat_times=beats, onset_times=onsets,
             beat_hit=beat_hit, video_peak_frames=peaks, skipped=skipped,
             analysis_size=(self._small_shape[1], self._small_shape[0]),
-            region_motion=region_motion, region_motion_curve=region, camera_speed=camera_speed,
+            region_motion=region_motion, region_motion_curve=region, visible_change_curve=visible,
+            motion_evidence=motion_evidence, camera_speed=camera_speed,
             camera_speed_curve=camera, beat_alignment=beat_alignment, beat_alignment_sigma=t.beat_alignment_sigma,
         )
 

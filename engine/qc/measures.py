@@ -129,20 +129,27 @@ def region_motion(flow: np.ndarray, mask: np.ndarray | None = None, share: float
     size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
     magnitude = flow_magnitude(cv2.blur(flow, (size, size)))
     values = magnitude[mask] if mask is not None else magnitude.ravel()
-    if values.size == 0:
+    target = max(1, int(magnitude.size * share))
+    count = min(values.size, target)
+    if count == 0:
         return 0.0
-    count = max(1, min(values.size, int(magnitude.size * share)))
-    return float(np.partition(values, values.size - count)[values.size - count :].mean())
+    # pixels missing from `share` of the frame count as still: a mask of 20 pixels is not a 1-% region (round 5)
+    return float(np.partition(values, values.size - count)[values.size - count :].sum()) / target
 
 
 def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray],
-                      share: float = 0.3, floor: float = 2.0) -> np.ndarray:
+                      share: float = 0.3, floor: float = 2.0,
+                      gain: float = 1.0) -> tuple[np.ndarray, float]:
     """Where warping `second` back along `flow` removes at least `share` of the difference to `first` (and at
     least `floor` levels, and at least `NOISE_FLOOR` x the frame's median residual after warping, all locally
     averaged): there the flow is a displacement of the picture. Flow that explains nothing (flicker through the
     codec's blocks, noise in flat areas) is not motion; flow that fits part of the sensor noise removes a little
     of a difference that is everywhere, which the noise-relative floor rejects (real motion removes a difference
-    far above the residual noise)."""
+    far above the residual noise).
+
+    Also returns the share of the frame whose locally averaged difference is at least `VISIBLE_LEVELS` levels of
+    the original picture (`gain` is the contrast stretch applied to both frames): a change a viewer sees,
+    whether or not the flow explains it."""
     height, width = first.shape
     size = max(3, round(COHERENCE_SHARE * min(height, width)) | 1)
     xs, ys = grid
@@ -151,7 +158,14 @@ def explained_by_flow(first: np.ndarray, second: np.ndarray, flow: np.ndarray, g
     before = cv2.blur(cv2.absdiff(first, second).astype(np.float32), (size, size))
     after = cv2.blur(cv2.absdiff(first, warped).astype(np.float32), (size, size))
     noise = NOISE_FLOOR * float(np.median(after[::4, ::4]))  # every 16th pixel: the same median, 16x cheaper
-    return (before - after) >= np.maximum(max(floor, noise), share * before)
+    visible = np.count_nonzero(before >= VISIBLE_LEVELS * max(1.0, gain)) / before.size
+    return (before - after) >= np.maximum(max(floor, noise), share * before), visible
+
+
+#: A sampled pair also moves when at least `QCThresholds.min_visible_change` of the frame changes by this many
+#: levels (locally averaged over the coherence window, original contrast, second frame brightness-matched):
+#: the flow of a blink or a fast small part can miss what is plainly visible (round 5, docs/qc.md).
+VISIBLE_LEVELS = 8.0
 
 
 #: The change a flow must remove is also ≥ this many times the median residual after warping (the pair's noise

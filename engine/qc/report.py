@@ -70,6 +70,11 @@ class QCReport:
     #: sampled pair; `region_motion` is the clip's second-highest pair (one glitch pair is not motion).
     region_motion: float = 0.0
     region_motion_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: Share of the frame that visibly changes (≥ 8 levels, locally averaged) per sampled pair (round 5).
+    visible_change_curve: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    #: The frozen gate's evidence: per sampled pair the larger of region motion / `dynamic_threshold` and visible
+    #: change / `min_visible_change`; the clip's second-highest pair (1 = the line, above = moving).
+    motion_evidence: float = 0.0
     #: Speed of the fitted camera motion (pan + zoom/rotation at the corners, px @ 256 per frame), median over
     #: sampled pairs; the ken_burns gate needs it above `min_camera_speed`.
     camera_speed: float = 0.0
@@ -97,7 +102,7 @@ class QCReport:
 
         skipped = {s.split(":", 1)[0] for s in self.skipped}
         if t.enabled("frozen") and "frozen" not in skipped:
-            margins["frozen"] = rel(self.region_motion - t.dynamic_threshold, t.dynamic_threshold)
+            margins["frozen"] = self.motion_evidence - 1.0
         if t.enabled("ken_burns") and "ken_burns" not in skipped:
             margins["ken_burns"] = rel(t.max_global_motion_share - self.global_motion_share,
                                        t.max_global_motion_share)
@@ -137,6 +142,7 @@ class QCReport:
             "frozen": bool(self.frozen),
             "dynamic_degree": _num(self.dynamic_degree),
             "region_motion": _num(self.region_motion),
+            "motion_evidence": _num(self.motion_evidence),
             "ken_burns": bool(self.ken_burns),
             "global_motion_share": _num(self.global_motion_share),
             "camera_speed": _num(self.camera_speed),
@@ -166,6 +172,7 @@ class QCReport:
                 "global_share": _curve(self.global_share_curve),
                 "sampled_motion": _curve(self.sampled_motion),
                 "region_motion": _curve(self.region_motion_curve),
+                "visible_change": _curve(self.visible_change_curve, 6),
                 "camera_speed": _curve(self.camera_speed_curve),
                 "video_peak_frames": [int(f) for f in self.video_peak_frames],
                 "beat_times": _curve(self.beat_times, 5),
@@ -212,6 +219,8 @@ class QCReport:
             seconds=float(data.get("seconds") or 0.0),
             region_motion=float(data.get("region_motion") or 0.0),
             region_motion_curve=_array(curves.get("region_motion")),
+            visible_change_curve=_array(curves.get("visible_change")),
+            motion_evidence=float(data.get("motion_evidence") or 0.0),
             camera_speed=float(data.get("camera_speed") or 0.0),
             camera_speed_curve=_array(curves.get("camera_speed")),
             beat_alignment=data.get("beat_alignment"),
