@@ -19,7 +19,7 @@ from .decode import load_audio
 from .sections import find_sections
 
 #: Bump when any analysis output changes: old cache entries are then ignored.
-ANALYSIS_VERSION = 9
+ANALYSIS_VERSION = 10
 #: Beat trackers: the trained network + decoder (default when its weights are installed) or the DSP tracker.
 TRACKERS = ("model", "dsp")
 
