@@ -196,3 +196,42 @@ def test_bad_tempo_hint_is_a_user_error(synthetic_music, kwargs) -> None:
         analyze(synthetic_music["mid_straight"]["wav"], **kwargs)
     with pytest.raises(BadInputError):
         analyze_samples(np.zeros(22050, np.float32), **kwargs)
+
+
+@pytest.mark.parametrize("network_conf, dsp_conf, bpm, chosen, dsp_runs", [
+    (0.50, 0.60, None, "dsp", True),       # the network unsure, the DSP tracker surer by more than the margin
+    (0.50, 0.54, None, "network", True),   # surer, but within the margin
+    (0.85, 0.99, None, "network", False),  # a sure network keeps its grid; the DSP tracker is not even run
+    (0.30, 0.90, 124.0, "network", False),  # with the editor's tempo hint the level is chosen: the network tracks
+])
+def test_the_dsp_grid_replaces_an_unsure_network_only(monkeypatch, network_conf, dsp_conf, bpm, chosen,
+                                                      dsp_runs) -> None:
+    """analysis.track's choice between the network's and the DSP tracker's grid (docs/audio.md, version 11), on
+    the envelopes of a real click track with each tracker's confidence set."""
+    from stillmotion.engine.audio import analysis, beat_decode, spectral
+    from stillmotion.engine.audio import beats as beats_mod
+
+    rate = spectral.SAMPLE_RATE
+    y = np.zeros(rate * 8, np.float32)
+    for t in np.arange(0.25, 7.9, 0.5):
+        y[int(t * rate):int(t * rate) + 200] = np.hanning(200) * 0.8
+    env = spectral.compute_envelopes(y)
+    real_net, real_dsp = beat_decode.decode_outputs, beats_mod.track_beats
+    runs: list[str] = []
+
+    def net(*args, **kwargs):
+        result = real_net(*args, **kwargs)
+        result.confidence, result.tempo = network_conf, 1.0
+        return result
+
+    def dsp(*args, **kwargs):
+        runs.append("dsp")
+        result = real_dsp(*args, **kwargs)
+        result.confidence, result.tempo = dsp_conf, 2.0
+        return result
+
+    monkeypatch.setattr(beat_decode, "decode_outputs", net)
+    monkeypatch.setattr(beats_mod, "track_beats", dsp)
+    result = analysis.track(env, bpm, None)
+    assert result.tempo == (2.0 if chosen == "dsp" else 1.0)
+    assert bool(runs) == dsp_runs
