@@ -325,3 +325,17 @@ def test_a_streamed_vbr_mp3_has_no_clicks_at_block_edges(tmp_path: Path) -> None
     linear = _one_read(path)  # and the range's head is right too (no seek glitch)
     first = decode.seconds_to_sample(start, 44100)
     assert np.abs(whole - linear[first:first + whole.shape[1]].T).max() <= 1e-6
+
+
+def test_decoding_still_works_if_soundfile_drops_the_internals_it_reads_through(tmp_path: Path, monkeypatch) -> None:
+    """`_read_on` uses soundfile's libsndfile binding; a soundfile without it falls back to its public read."""
+    rng = np.random.default_rng(5)
+    data = (0.3 * rng.standard_normal((44100 * 2, 2))).astype(np.float32)
+    path = tmp_path / "noise.wav"
+    sf.write(path, data, 44100, subtype="FLOAT")
+    expected = load_audio(path, Fraction(1, 2), Fraction(1)).samples
+    from stillmotion.engine.audio import decode
+
+    monkeypatch.setattr(decode, "_has_binding", lambda snd: False)
+    assert np.array_equal(load_audio(path, Fraction(1, 2), Fraction(1)).samples, expected)
+    assert np.array_equal(expected, data[22050:66150].T)

@@ -183,9 +183,18 @@ def _read_on(snd, count: int, out: np.ndarray | None = None) -> np.ndarray:
     if out is None:
         out = np.empty((count, snd.channels), np.float32)
     assert out.flags.c_contiguous and out.dtype == np.float32 and out.shape[0] >= count
+    if not _has_binding(snd):  # a soundfile without these internals: its public read (the seek it adds is the MP3 issue)
+        return snd.read(count, dtype="float32", always_2d=True, out=out[:count])
     done = sf._snd.sf_readf_float(snd._file, sf._ffi.cast("float *", out.ctypes.data), count)
     sf._error_check(snd._errorcode)
     return out[:done]
+
+
+def _has_binding(snd) -> bool:
+    """Whether soundfile still has the internals `_read_on` calls libsndfile through."""
+    import soundfile as sf
+
+    return all(hasattr(sf, name) for name in ("_snd", "_ffi", "_error_check")) and hasattr(snd, "_file")
 
 
 def _position(snd, frame: int) -> None:
