@@ -497,13 +497,12 @@ def _stream_range(name: str, start: Fraction, duration: Fraction, sample_rate: i
             block = np.zeros((stop - position, snd.channels), dtype=np.float32)
             a, b = max(position, lo), min(stop, hi)
             if b > a:
-                try:
-                    data = _read_on(snd, b - a)
+                try:  # straight into the block (a short read leaves the rest of it silent)
+                    done = _read_on(snd, b - a, block[a - position:b - position]).shape[0]
                 except (sf.LibsndfileError, RuntimeError) as exc:
                     raise BadInputError(f"audio file {name} is corrupt or truncated ({exc})") from None
-                if data.shape[0] < b - a and not _is_compressed(snd):
-                    raise BadInputError(f"audio file {name} is truncated ({data.shape[0] + a} of {total} samples)")
-                block[a - position:a - position + data.shape[0]] = data
+                if done < b - a and not _is_compressed(snd):
+                    raise BadInputError(f"audio file {name} is truncated ({done + a} of {total} samples)")
             position = stop
             if stream is not None:
                 block = stream.resample_chunk(block, last=position >= first + count)
