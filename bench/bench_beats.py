@@ -156,7 +156,8 @@ def real_tracks(real_dir: str | None = None) -> list[dict]:
     return tracks
 
 
-#: Real recordings the shipped tracker was tuned on (analysis version 10's tempo-head weight: docs/audio.md):
+#: Real recordings the shipped tracker was tuned on (version 10's tempo-head weight, version 11's network / DSP
+#: choice: docs/audio.md):
 #: the even-numbered GTZAN clips and the Ballroom waltz of bench/real_beats_sources.md. They are scored apart,
 #: and the real-music target is judged on the rest (odd GTZAN clips, madmom's sample, anything new) only.
 def tuned_on(track: dict) -> bool:

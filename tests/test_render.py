@@ -325,6 +325,7 @@ def test_a_qc_retry_changes_seed_and_strength_by_the_failed_gate(reasons: list[s
 
 
 @pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads through /proc (Linux)")
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="OpenBLAS starts no worker threads on one core")
 def test_the_command_process_starts_no_openblas_threads() -> None:
     """numpy and OpenCV each start OpenBLAS workers that spin on load; the command keeps to its own thread, and a
     user's OPENBLAS_NUM_THREADS still wins."""
