@@ -25,6 +25,7 @@ from .backends.base import Backend, CancelToken, EventSink, Progress, RenderInpu
 from .errors import BadInputError
 from .images import fit_image, load_image
 from .motion import MotionSchedule
+from .opencv_threads import single_threaded
 from .qc import QCAccumulator, QCReport, QCThresholds
 from .rates import FrameGrid
 from .request import RenderRequest
@@ -116,8 +117,11 @@ def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: a
                                                        "schedule": inputs.schedule.to_json()}},
                                        sort_keys=True)}  # key order must not depend on where the JSON came from
     written = 0
-    with VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
-                     metadata=metadata, key_frames=(request.anchor_frame(),)) as writer:
+    # OpenCV on one thread for the frame loop: the warp thread, this thread and x264's threads already share
+    # the cores, and QC's own single-threaded blocks then nest here instead of rebuilding the pool per frame.
+    writer = VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
+                         metadata=metadata, key_frames=(request.anchor_frame(),))
+    with single_threaded(), writer:
         for frame in backend.render(inputs, on_event, cancel):
             writer.write(frame)
             if qc is not None:

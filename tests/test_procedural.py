@@ -317,6 +317,61 @@ def test_previews_are_the_frames_and_the_first_leaves_before_the_analysis(anchor
         assert np.array_equal(image, cv2.resize(frames[index][..., :3], (80, 60)))
 
 
+def test_frame_zero_is_the_still_handed_on_while_the_warp_thread_analyses_it(monkeypatch) -> None:
+    """With the anchor on frame 0 the still goes to the encoder while the analysis is still running (the plan
+    below waits until frame 0 has been received), the later frames are the plan's, and a one-frame clip still
+    reports the analysis failing instead of dropping it."""
+    import threading
+
+    from stillmotion.engine.backends import procedural
+
+    frame_zero_received = threading.Event()
+    real_plan = procedural.plan
+
+    def gated_plan(inputs: RenderInputs) -> procedural.Plan:
+        assert frame_zero_received.wait(10), "frame 0 waited for the still's analysis"
+        return real_plan(inputs)
+
+    monkeypatch.setattr(procedural, "plan", gated_plan)
+    inputs = _inputs("portrait", 320, 240, 12)
+    frames = get_backend("procedural").render(inputs, ignore_events, CancelToken())
+    first = next(frames)
+    frame_zero_received.set()
+    assert np.array_equal(first, inputs.image) and first is not inputs.image
+    rest = list(frames)
+    assert len(rest) == 11
+    work = real_plan(inputs)
+    for k in (1, 6, 11):
+        layer = (float(work.layer[k, 0]), float(work.layer[k, 1]))
+        assert np.array_equal(rest[k - 1], work.warper.frame(work.weights[k], layer))
+
+    def broken_plan(inputs: RenderInputs) -> procedural.Plan:
+        raise RuntimeError("analysis broke")
+
+    monkeypatch.setattr(procedural, "plan", broken_plan)
+    with pytest.raises(RuntimeError, match="analysis broke"):
+        _frames(_inputs("portrait", 320, 240, 1))
+
+
+def test_a_render_runs_opencv_on_one_thread_and_restores_the_setting(tmp_path: Path, monkeypatch) -> None:
+    """The frame loop (warp thread included) sees one OpenCV thread; the caller's setting is back afterwards."""
+    import cv2
+    from stillmotion.engine.backends import procedural
+
+    seen: list[int] = []
+    real_plan = procedural.plan
+    monkeypatch.setattr(procedural, "plan", lambda inputs: (seen.append(cv2.getNumThreads()), real_plan(inputs))[1])
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(2)
+    try:
+        render_clip(RenderRequest(image=str(photo("portrait")), output=str(tmp_path / "clip.mp4"), fps=Fraction(24),
+                                  frames=12, width=256, height=144))
+        assert seen == [1]
+        assert cv2.getNumThreads() == 2
+    finally:
+        cv2.setNumThreads(previous)
+
+
 def _slanted_layer_warper(width: int = 960, height: int = 540):
     """A still whose right part (beyond a slanted edge) is a bright layer on a dark background, with the layer
     mask a crisp edge at field resolution (256x144: 3.75 frame pixels per field pixel)."""

@@ -427,7 +427,7 @@ class Plan:
 def plan(inputs: RenderInputs) -> Plan:
     """Analyse the still, build fields and per-frame weights (deterministic for the request's seed)."""
     request = inputs.request
-    image, alpha = inputs.image, inputs.alpha
+    image = inputs.image
     height, width = image.shape[:2]
     frames, fps = request.frames, float(request.fps)
     rng = np.random.default_rng(request.seed)
@@ -444,8 +444,12 @@ def plan(inputs: RenderInputs) -> Plan:
     layer = np.stack([coef["layer_x"], coef["layer_y"]], 1) if analysis.layered else np.zeros((frames, 2))
     short = float(min(width, height))
     max_shift = float(np.abs(layer).max()) * short if frames else 0.0
-    source = image if alpha is None else np.dstack([image, alpha])
-    return Plan(FrameWarper(source, analysis, fields, names, max_shift), weights, layer)
+    return Plan(FrameWarper(_still_frame(inputs), analysis, fields, names, max_shift), weights, layer)
+
+
+def _still_frame(inputs: RenderInputs) -> np.ndarray:
+    """The fitted still as a frame (RGBA when the clip keeps its alpha): what the anchor frame shows."""
+    return inputs.image if inputs.alpha is None else np.dstack([inputs.image, inputs.alpha])
 
 
 def _preview_image(frame: np.ndarray) -> np.ndarray:
@@ -461,13 +465,15 @@ class ProceduralBackend(Backend):
     def render(self, inputs: RenderInputs, on_event: EventSink, cancel: CancelToken) -> Iterator[np.ndarray]:
         frames = inputs.request.frames
         # With the anchor on the first frame, frame 0 is the still itself (`anchored` zeroes every coefficient
-        # there), so its preview goes out before the still's analysis runs: the panel shows the clip at once.
-        early_preview = inputs.request.anchor_frame() == 0
-        if early_preview:
+        # there): its preview goes out and the frame itself is handed on (to the encoder and QC) while the warp
+        # thread analyses the still on the other core, so the panel shows the clip at once and the analysis
+        # overlaps frame 0's encode and QC set-up instead of preceding them.
+        early_frame = inputs.request.anchor_frame() == 0
+        if early_frame:
             on_event(Preview(0, _preview_image(inputs.image)))
-        work = plan(inputs)
         ready: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
         stop = threading.Event()
+        failed: list[BaseException] = []
 
         def put(item: object) -> bool:
             while not stop.is_set():
@@ -480,13 +486,17 @@ class ProceduralBackend(Backend):
 
         def produce() -> None:
             try:
-                for k in range(frames):
+                work = plan(inputs)
+                if early_frame and (np.any(work.weights[0]) or np.any(work.layer[0])):
+                    raise RuntimeError("the anchor frame moved: frame 0 was sent as the still")
+                for k in range(1 if early_frame else 0, frames):
                     if stop.is_set() or cancel.cancelled:
                         return
                     layer = (float(work.layer[k, 0]), float(work.layer[k, 1]))
                     if not put(work.warper.frame(work.weights[k], layer)):
                         return
             except BaseException as exc:  # noqa: BLE001 - handed to the consumer thread, which re-raises it
+                failed.append(exc)
                 put(exc)
 
         producer = threading.Thread(target=produce, name="stillmotion-warp", daemon=True)
@@ -494,6 +504,10 @@ class ProceduralBackend(Backend):
         try:
             for k in range(frames):
                 cancel.raise_if_cancelled()
+                if k == 0 and early_frame:
+                    on_event(Progress(1, frames))
+                    yield _still_frame(inputs).copy()  # a new array, like every frame handed out
+                    continue
                 while True:
                     try:
                         frame = ready.get(timeout=0.2)
@@ -504,10 +518,13 @@ class ProceduralBackend(Backend):
                             raise RuntimeError("the warp thread stopped early") from None
                 if isinstance(frame, BaseException):
                     raise frame
-                if k % PREVIEW_EVERY == 0 and not (k == 0 and early_preview):
+                if k % PREVIEW_EVERY == 0:
                     on_event(Preview(k, _preview_image(frame)))
                 on_event(Progress(k + 1, frames))
                 yield frame
+            producer.join()
+            if failed:  # a one-frame clip never waits for the warp thread: its failure still surfaces
+                raise failed[0]
         finally:
             stop.set()
             producer.join()

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import BadInputError
+from ..opencv_threads import single_threaded
 from ..video import VideoInfo, read_frames
 from . import measures
 from .report import QCReport
@@ -40,34 +41,13 @@ MIN_SECONDS_FOR_FROZEN = 0.5
 
 #: Run QC's OpenCV calls on one thread. At analysis size OpenCV's thread pool buys little wall time for twice the
 #: CPU (DIS ultrafast: 0.21 ms wall / 0.41 ms CPU on two threads, 0.28 / 0.28 on one), and in a render the
-#: other core belongs to the renderer and the encoder.
+#: other core belongs to the renderer and the encoder (a render holds the same setting for its whole frame loop,
+#: so these blocks nest inside it and switch nothing).
 SINGLE_THREADED = True
 
-_threads_lock = threading.Lock()
-_threads_depth = 0
-_threads_saved = 1
 
-
-@contextlib.contextmanager
-def _opencv_single_threaded() -> Iterator[None]:
-    """OpenCV on one thread inside the block, the caller's setting restored after (nesting- and thread-safe:
-    the setting is process-wide, so it is restored only when the last concurrent user leaves)."""
-    global _threads_depth, _threads_saved
-    if not SINGLE_THREADED:
-        yield
-        return
-    with _threads_lock:
-        if _threads_depth == 0:
-            _threads_saved = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-        _threads_depth += 1
-    try:
-        yield
-    finally:
-        with _threads_lock:
-            _threads_depth -= 1
-            if _threads_depth == 0:
-                cv2.setNumThreads(_threads_saved)
+def _opencv_for_qc() -> contextlib.AbstractContextManager[None]:
+    return single_threaded() if SINGLE_THREADED else contextlib.nullcontext()
 
 
 def _times(values: np.ndarray | list[float] | None) -> np.ndarray | None:
@@ -137,7 +117,7 @@ class QCAccumulator:
             raise ValueError(f"expected an HxWx3 uint8 RGB frame, got {frame.shape} {frame.dtype}")
         if self._count > 0 and frame.shape[:2] != self._full_shape:
             raise ValueError(f"frame {self._count} is {frame.shape[:2]}, the clip started at {self._full_shape}")
-        with _opencv_single_threaded():
+        with _opencv_for_qc():
             self._add(frame)
         self._count += 1
         self._elapsed += time.perf_counter() - started
@@ -246,7 +226,7 @@ class QCAccumulator:
         if n == 0:
             raise BadInputError("QC got no frames")
         last = n - 1
-        with _opencv_single_threaded():
+        with _opencv_for_qc():
             if n >= 2 and not self._sampled_frames:  # clip shorter than one sampling interval: use its ends
                 self._sampled_pair(last, self._first_gray, self._prev_gray)
             if last > 0 and self._drift_frames[-1] != last:  # drift is usually worst at the end: always look there
