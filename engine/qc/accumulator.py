@@ -364,9 +364,10 @@ def qc_video(path: str | Path, reference_image: np.ndarray | None = None, beat_t
         raise BadInputError(f"{path} has no usable frame rate")
     accumulator = QCAccumulator(info.fps, reference=reference_image, beat_times=beat_times,
                                 onset_times=onset_times, thresholds=thresholds, analysis_side=analysis_side)
-    for frame in _read_ahead(read_frames(path, max_side=analysis_side)):
-        accumulator.add(frame)
-    return accumulator.finish()
+    with _opencv_for_qc():  # once for the file: a switch per frame rebuilds OpenCV's pool whenever it ran
+        for frame in _read_ahead(read_frames(path, max_side=analysis_side)):
+            accumulator.add(frame)
+        return accumulator.finish()
 
 
 _DONE = object()
