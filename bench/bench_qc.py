@@ -17,6 +17,7 @@ downscales, so it is cheaper than decode + streaming QC).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import tempfile
 import time
@@ -118,15 +119,9 @@ def predicted(report, gate: str) -> bool:
 
 
 def gate_margin(report, gate: str) -> float:
-    """Signed margin of the gate's decision relative to its thresholds, positive on the flagged side."""
-    t = report.thresholds
-    if gate in ("frozen", "frozen_r3"):
-        return 1.0 - report.motion_evidence  # 1 = the line (region motion or visible change at its threshold)
-    if gate == "drift":
-        return (report.identity_drift - t.max_identity_drift) / t.max_identity_drift
-    share = (report.global_motion_share - t.max_global_motion_share) / t.max_global_motion_share
-    camera = (report.camera_speed - t.min_camera_speed) / t.min_camera_speed
-    return min(share, camera)  # both must hold
+    """Signed margin of the gate's decision relative to its thresholds, positive on the flagged side (the
+    report's own margins, which are positive on the passing side; NaN where the report skipped the gate)."""
+    return -report.gate_margins().get("frozen" if gate == "frozen_r3" else gate, float("nan"))
 
 
 def measure_generated(seeds, cache: Path, width: int, height: int, thresholds=None) -> list[tuple]:
@@ -148,8 +143,8 @@ def score_rows(rows: list[tuple]) -> dict[str, dict]:
     for gate in SCORED:
         scored = [(spec, labels[gate], report) for spec, labels, report in rows if labels[gate] is not None]
         wrong = [spec.name for spec, label, report in scored if predicted(report, gate) != label]
-        flagged = [gate_margin(r, gate) for _, label, r in scored if label]
-        clean = [-gate_margin(r, gate) for _, label, r in scored if not label]
+        flagged = [m for _, label, r in scored if label and not math.isnan(m := gate_margin(r, gate))]
+        clean = [-m for _, label, r in scored if not label and not math.isnan(m := gate_margin(r, gate))]
         out[gate] = {"scored": len(scored), "right": len(scored) - len(wrong), "wrong": wrong,
                      "excluded": len(rows) - len(scored),
                      "worst_flagged": min(flagged) if flagged else None, "worst_clean": min(clean) if clean else None}

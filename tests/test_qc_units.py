@@ -112,6 +112,21 @@ def test_score_prefers_passing_and_wider_margins():
     assert int(good.score()) == len(good.gate_margins())  # every gate passed
 
 
+def test_ken_burns_margin_agrees_with_the_gate_when_the_camera_is_too_slow_to_see():
+    """The gate fails only for a high global share AND a visible camera speed; its margin says so (a slow,
+    frame-wide drift passes, and its margin is the camera's distance below the speed line, not the share's)."""
+    from dataclasses import replace
+
+    panned = _run("pan")
+    t = panned.thresholds
+    assert panned.ken_burns and panned.gate_margins()["ken_burns"] < 0
+    slow = replace(panned, camera_speed=0.5 * t.min_camera_speed, ken_burns=False)
+    assert slow.global_motion_share > t.max_global_motion_share
+    assert slow.gate_margins()["ken_burns"] == pytest.approx(0.5)
+    for report in (panned, slow):
+        assert (report.gate_margins()["ken_burns"] < 0) == report.ken_burns
+
+
 def test_disabled_gates_are_measured_but_never_fail():
     report = _run("static", thresholds=QCThresholds(gates=("drift",)))
     assert report.frozen and report.verdict == "pass" and report.reasons == []
