@@ -3,8 +3,9 @@
 A render already runs its stages side by side: the engine's warp thread, the caller's thread (colour conversion,
 QC) and libx264's frame threads. OpenCV's own pool on top of that only adds hand-offs, and switching the
 process-wide setting back and forth per frame (as QC once did) tears the pool down and rebuilds it every time:
-0.3 s of the caller's thread in a 10-s 1080p render, and ~7 % of the whole command's CPU with the pool's own
-churn (docs/procedural.md, "Speed"). Results do not depend on the thread count (the same bytes either way).
+0.3 s of the caller's thread in a 10-s 1080p render; holding one thread for the frame loop took the whole
+command's CPU down ~2.5 % in paired runs (docs/procedural.md, "Measurements"). Results do not depend on the
+thread count (the same bytes either way).
 """
 
 from __future__ import annotations

@@ -523,7 +523,7 @@ class ProceduralBackend(Backend):
                 on_event(Progress(k + 1, frames))
                 yield frame
             producer.join()
-            if failed:  # a one-frame clip never waits for the warp thread: its failure still surfaces
+            if failed:  # a one-frame clip never reads the queue: the warp thread's failure still surfaces
                 raise failed[0]
         finally:
             stop.set()
