@@ -50,6 +50,12 @@ def _opencv_for_qc() -> contextlib.AbstractContextManager[None]:
     return single_threaded() if SINGLE_THREADED else contextlib.nullcontext()
 
 
+def _second_highest(values: np.ndarray) -> float:
+    """The clip's second-highest sampled pair (the only one when there is one, 0 with none): one glitch pair
+    (a keyframe, a dropped frame) is not motion."""
+    return float(np.sort(values)[-2]) if values.size >= 2 else float(values.max(initial=0.0))
+
+
 def _times(values: np.ndarray | list[float] | None) -> np.ndarray | None:
     if values is None:
         return None
@@ -252,9 +258,7 @@ class QCAccumulator:
             if t.min_visible_change > 0 else region / t.dynamic_threshold
         moving_pairs = int(np.count_nonzero(evidence > 1.0))
         dynamic_degree = moving_pairs / region.size if region.size else 0.0
-        # the second-fastest pair: one glitch pair (a keyframe, a dropped frame) is not motion
-        region_motion = float(np.sort(region)[-2]) if region.size >= 2 else float(region.max(initial=0.0))
-        motion_evidence = float(np.sort(evidence)[-2]) if evidence.size >= 2 else float(evidence.max(initial=0.0))
+        region_motion, motion_evidence = _second_highest(region), _second_highest(evidence)
         long_enough = n / fps >= MIN_SECONDS_FOR_FROZEN
         needed = min(t.min_moving_pairs, float(region.size))
         frozen = n >= 2 and long_enough and (moving_pairs < needed or dynamic_degree < t.min_dynamic_degree)
