@@ -119,9 +119,9 @@ def _encode_attempt(backend: Backend, inputs: RenderInputs, path: Path, music: a
     written = 0
     # OpenCV on one thread for the frame loop: the warp thread, this thread and x264's threads already share
     # the cores, and QC's own single-threaded blocks then nest here instead of rebuilding the pool per frame.
-    writer = VideoWriter(path, request.width, request.height, request.fps, audio=music, codec=codec,
-                         metadata=metadata, key_frames=(request.anchor_frame(),))
-    with single_threaded(), writer:
+    with single_threaded(), VideoWriter(path, request.width, request.height, request.fps, audio=music,
+                                        codec=codec, metadata=metadata,
+                                        key_frames=(request.anchor_frame(),)) as writer:
         for frame in backend.render(inputs, on_event, cancel):
             writer.write(frame)
             if qc is not None:
