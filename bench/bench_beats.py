@@ -12,10 +12,11 @@ the correct-metrical-level rate (tracked tempo within 4 % of the notated one: me
 estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
 engine/audio/beat_model.py, trained on development seeds 0..599 only by bench/train_beat_model.py); the DSP
 tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
-madmom's downbeat tracker too when it is importable (bench reference only: its models are CC BY-NC-SA).
+madmom's downbeat tracker too when it is importable, or when --madmom-python names an interpreter of another venv
+that has it (bench/madmom_reference.py runs there; bench reference only: its models are CC BY-NC-SA).
 
     .venv/bin/python bench/bench_beats.py [--dev 40] [--fresh 40] [--fresh-start N] [--cache DIR] [--no-librosa]
-                                          [--no-dsp] [--no-madmom]
+                                          [--no-dsp] [--no-madmom] [--madmom-python PY] [--real-dir DIR]
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import secrets
+import subprocess
 import sys
 import time
 import warnings
@@ -32,6 +34,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = REPO.parent / "shared" / "fixtures" / "audio"
 sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 from stillmotion.engine.audio import analyze, analyze_samples, load_audio  # noqa: E402  (sets NUMBA_CACHE_DIR)
@@ -97,15 +100,22 @@ def librosa_beats(path: str) -> np.ndarray:
     return librosa.frames_to_time(frames, sr=sr)
 
 
-def madmom_downbeats(path: str):
-    """(beats, downbeats) from madmom's RNN + DBN downbeat tracker, or None when madmom is not importable."""
+def madmom_downbeats(paths: list[str], python: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
+    """{path: (beats, downbeats)} from madmom's RNN + DBN downbeat tracker (bench/madmom_reference.py): in this
+    interpreter when madmom is importable, else run by `python` (another venv that has madmom); None when neither
+    can."""
+    if python:
+        done = subprocess.run([python, str(REPO / "bench" / "madmom_reference.py")], input=json.dumps(paths),
+                              capture_output=True, text=True, check=True)
+        found = json.loads(done.stdout)
+        return {p: (np.asarray(found[p]["beats"]), np.asarray(found[p]["downbeats"])) for p in paths}
     try:
-        from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+        import madmom  # noqa: F401
     except ImportError:
         return None
-    act = RNNDownBeatProcessor()(path)
-    out = DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100)(act)
-    return out[:, 0], out[out[:, 1] == 1, 0]
+    import madmom_reference
+
+    return {p: tuple(np.asarray(x) for x in madmom_reference.downbeats(p)) for p in paths}
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
@@ -168,7 +178,8 @@ def tuned_on(track: dict) -> bool:
     return name.startswith("gtzan_") and number.isdigit() and int(number) % 2 == 0
 
 
-def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool, use_dsp: bool = True) -> dict:
+def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool, use_dsp: bool = True,
+            madmom_python: str | None = None) -> dict:
     if not tracks:
         return {k: float("nan") for k in ("mean_f", "min_f", "cmlt", "amlt", "level", "down_f")}
     print(f"\n== {label} ({len(tracks)} songs) ==")
@@ -176,6 +187,7 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
           + (" | DSP F  lvl  down" if use_dsp else "")
           + (" | librosa F  lvl   bpm" if use_librosa else "") + (" | madmom F  down" if use_madmom else ""))
     rows, dsp_rows, lib_rows, mm_rows, seconds = [], [], [], [], 0.0
+    madmom = madmom_downbeats([t["wav"] for t in tracks], madmom_python) if use_madmom else None
     for track in tracks:
         t0 = time.perf_counter()
         result = analyze(track["wav"], use_cache=False)
@@ -193,12 +205,11 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
             lm = measures(track["beats"], librosa_beats(track["wav"]))
             lib_rows.append(lm)
             line += f" | {lm['f']:9.3f} {'ok' if lm['level'] else 'NO':>4s} {lm['bpm']:5.1f}"
-        if use_madmom:
-            got = madmom_downbeats(track["wav"])
-            if got is not None:
-                mm = measures(track["beats"], got[0], track.get("downbeats"), got[1])
-                mm_rows.append(mm)
-                line += f" | {mm['f']:8.3f} {mm['down']:5.3f}"
+        if madmom is not None:
+            beats, down = madmom[track["wav"]]
+            mm = measures(track["beats"], beats, track.get("downbeats"), down)
+            mm_rows.append(mm)
+            line += f" | {mm['f']:8.3f} {mm['down']:5.3f}"
         print(line)
     summary = summarise(rows)
     print(f"{'ours':24s} mean F {summary['mean_f']:.3f}  min F {summary['min_f']:.3f}  CMLt {summary['cmlt']:.3f}  "
@@ -217,9 +228,10 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
     if mm_rows:
         ms = summarise(mm_rows)
         summary["madmom"] = ms
-        print(f"{'madmom':24s} mean F {ms['mean_f']:.3f}  level {ms['level']:.1%}  downbeat F {ms['down_f']:.3f}")
+        print(f"{'madmom':24s} mean F {ms['mean_f']:.3f}  min F {ms['min_f']:.3f}  CMLt {ms['cmlt']:.3f}  "
+              f"AMLt {ms['amlt']:.3f}  level {ms['level']:.1%}  downbeat F {ms['down_f']:.3f}")
     elif use_madmom:
-        print("madmom: not importable here (bench reference only), skipped")
+        print("madmom: not importable here and no --madmom-python (bench reference only), skipped")
     return summary
 
 
@@ -266,6 +278,8 @@ def main() -> int:
                         help="rendered songs, keyed by seed + generator version")
     parser.add_argument("--no-librosa", action="store_true")
     parser.add_argument("--no-madmom", action="store_true")
+    parser.add_argument("--madmom-python", metavar="PY",
+                        help="an interpreter of another venv that has madmom (docs/audio.md): runs the reference there")
     parser.add_argument("--no-dsp", action="store_true", help="skip the DSP tracker's column")
     parser.add_argument("--real-dir", help="more real recordings: audio files with NAME.beats / NAME.csv beside "
                                            "them, read in place (third-party material is never copied)")
@@ -285,15 +299,16 @@ def main() -> int:
     fresh = [render_song(s, Path(args.cache)) for s in fresh_seeds]
     print(f"rendered / loaded {len(dev) + len(fresh)} songs in {time.perf_counter() - t0:.1f} s")
     madmom, lib, dsp = not args.no_madmom, not args.no_librosa, not args.no_dsp
-    results = {"dev": run_set("DEV (tuned / trained on)", dev, lib, madmom, dsp),
-               "fresh": run_set("FRESH (never tuned on)", fresh, lib, madmom, dsp)}
+    results = {"dev": run_set("DEV (tuned / trained on)", dev, lib, madmom, dsp, args.madmom_python),
+               "fresh": run_set("FRESH (never tuned on)", fresh, lib, madmom, dsp, args.madmom_python)}
     real = real_tracks(args.real_dir)
     tuned = [t for t in real if tuned_on(t)]
     held = [t for t in real if not tuned_on(t)]
     if tuned:
-        results["real_tuned"] = run_set("REAL recordings, tuned on (not the target)", tuned, lib, madmom, dsp)
+        results["real_tuned"] = run_set("REAL recordings, tuned on (not the target)", tuned, lib, madmom, dsp,
+                                          args.madmom_python)
     if held:
-        results["real"] = run_set("REAL recordings, held out", held, lib, madmom, dsp)
+        results["real"] = run_set("REAL recordings, held out", held, lib, madmom, dsp, args.madmom_python)
     ours_s, lib_s = three_minutes_warm(fresh or dev)
     print(f"\n3 minutes analysed, warm: ours {ours_s:.2f} s (median of 3; beats, onsets, sections, envelopes), "
           f"librosa beat_track {lib_s:.2f} s; ratio {ours_s / lib_s:.2f}")

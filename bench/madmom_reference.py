@@ -1,0 +1,33 @@
+"""madmom's RNN + DBN downbeat tracker as a bench reference (never a runtime dependency: its models are CC BY-NC-SA).
+
+Imported by bench/bench_beats.py when madmom is importable in the project's interpreter; otherwise run as a
+script by another interpreter that has madmom (`bench_beats.py --madmom-python PY`): audio paths as a JSON list on
+stdin, {path: {"beats": [...], "downbeats": [...]}} as JSON on stdout. This file imports nothing of stillmotion,
+so it runs in a venv that has only madmom and its dependencies.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def downbeats(path: str) -> tuple[list[float], list[float]]:
+    """(beat times, downbeat times) in seconds."""
+    from madmom.features.downbeats import DBNDownBeatTrackingProcessor, RNNDownBeatProcessor
+
+    activation = RNNDownBeatProcessor()(path)
+    out = DBNDownBeatTrackingProcessor(beats_per_bar=[2, 3, 4], fps=100)(activation)
+    return out[:, 0].tolist(), out[out[:, 1] == 1, 0].tolist()
+
+
+def main() -> None:
+    results = {}
+    for path in json.load(sys.stdin):
+        beats, down = downbeats(path)
+        results[path] = {"beats": beats, "downbeats": down}
+    json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
