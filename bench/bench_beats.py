@@ -12,7 +12,7 @@ the correct-metrical-level rate (tracked tempo within 4 % of the notated one: me
 estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
 engine/audio/beat_model.py, trained on development seeds 0..599 only by bench/train_beat_model.py); the DSP
 tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
-madmom's downbeat tracker too when it is importable, or when --madmom-python names an interpreter of another venv
+madmom's downbeat tracker and its beat-only tracker too when madmom is importable, or when --madmom-python names an interpreter of another venv
 that has it (bench/madmom_reference.py runs there; bench reference only: its models are CC BY-NC-SA).
 
     .venv/bin/python bench/bench_beats.py [--dev 40] [--fresh 40] [--fresh-start N] [--cache DIR] [--no-librosa]
@@ -100,22 +100,29 @@ def librosa_beats(path: str) -> np.ndarray:
     return librosa.frames_to_time(frames, sr=sr)
 
 
-def madmom_downbeats(paths: list[str], python: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]] | None:
-    """{path: (beats, downbeats)} from madmom's RNN + DBN downbeat tracker (bench/madmom_reference.py): in this
-    interpreter when madmom is importable, else run by `python` (another venv that has madmom); None when neither
-    can."""
+def madmom_reference(paths: list[str], python: str | None = None) -> dict[str, dict[str, np.ndarray]] | None:
+    """{path: {"beats", "downbeats", "beat_only"}} from madmom's downbeat tracker and its beat-only tracker
+    (bench/madmom_reference.py): in this interpreter when madmom is importable, else run by `python` (another venv
+    that has madmom); None when neither can."""
     if python:
         done = subprocess.run([python, str(REPO / "bench" / "madmom_reference.py")], input=json.dumps(paths),
-                              capture_output=True, text=True, check=True)
+                              capture_output=True, text=True)
+        if done.returncode:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise SystemExit(f"bench_beats: madmom through {python} failed: {last}")
         found = json.loads(done.stdout)
-        return {p: (np.asarray(found[p]["beats"]), np.asarray(found[p]["downbeats"])) for p in paths}
-    try:
-        import madmom  # noqa: F401
-    except ImportError:
-        return None
-    import madmom_reference
+    else:
+        try:
+            import madmom  # noqa: F401
+        except ImportError:
+            return None
+        import madmom_reference as reference
 
-    return {p: tuple(np.asarray(x) for x in madmom_reference.downbeats(p)) for p in paths}
+        found = {}
+        for p in paths:
+            beats, down = reference.downbeats(p)
+            found[p] = {"beats": beats, "downbeats": down, "beat_only": reference.beats(p)}
+    return {p: {k: np.asarray(v, float) for k, v in found[p].items()} for p in paths}
 
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".mp3", ".ogg")
@@ -185,9 +192,10 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
     print(f"\n== {label} ({len(tracks)} songs) ==")
     print(f"{'song':24s} {'ref bpm':>7s} | {'F':>5s} {'CMLt':>5s} {'AMLt':>5s} {'lvl':>3s} {'down':>5s} {'bpm':>6s}"
           + (" | DSP F  lvl  down" if use_dsp else "")
-          + (" | librosa F  lvl   bpm" if use_librosa else "") + (" | madmom F  down" if use_madmom else ""))
+          + (" | librosa F  lvl   bpm" if use_librosa else "") + (" | madmom F  down  beat F" if use_madmom else ""))
     rows, dsp_rows, lib_rows, mm_rows, seconds = [], [], [], [], 0.0
-    madmom = madmom_downbeats([t["wav"] for t in tracks], madmom_python) if use_madmom else None
+    madmom = madmom_reference([t["wav"] for t in tracks], madmom_python) if use_madmom else None
+    mm_beat_rows = []
     for track in tracks:
         t0 = time.perf_counter()
         result = analyze(track["wav"], use_cache=False)
@@ -206,10 +214,11 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
             lib_rows.append(lm)
             line += f" | {lm['f']:9.3f} {'ok' if lm['level'] else 'NO':>4s} {lm['bpm']:5.1f}"
         if madmom is not None:
-            beats, down = madmom[track["wav"]]
-            mm = measures(track["beats"], beats, track.get("downbeats"), down)
+            got = madmom[track["wav"]]
+            mm = measures(track["beats"], got["beats"], track.get("downbeats"), got["downbeats"])
             mm_rows.append(mm)
-            line += f" | {mm['f']:8.3f} {mm['down']:5.3f}"
+            mm_beat_rows.append(measures(track["beats"], got["beat_only"]))
+            line += f" | {mm['f']:8.3f} {mm['down']:5.3f} {mm_beat_rows[-1]['f']:6.3f}"
         print(line)
     summary = summarise(rows)
     print(f"{'ours':24s} mean F {summary['mean_f']:.3f}  min F {summary['min_f']:.3f}  CMLt {summary['cmlt']:.3f}  "
@@ -230,6 +239,10 @@ def run_set(label: str, tracks: list[dict], use_librosa: bool, use_madmom: bool,
         summary["madmom"] = ms
         print(f"{'madmom':24s} mean F {ms['mean_f']:.3f}  min F {ms['min_f']:.3f}  CMLt {ms['cmlt']:.3f}  "
               f"AMLt {ms['amlt']:.3f}  level {ms['level']:.1%}  downbeat F {ms['down_f']:.3f}")
+        mb = summarise(mm_beat_rows)
+        summary["madmom_beat"] = mb
+        print(f"{'madmom beat tracker':24s} mean F {mb['mean_f']:.3f}  min F {mb['min_f']:.3f}  CMLt {mb['cmlt']:.3f}  "
+              f"AMLt {mb['amlt']:.3f}  level {mb['level']:.1%}")
     elif use_madmom:
         print("madmom: not importable here and no --madmom-python (bench reference only), skipped")
     return summary

@@ -1,8 +1,9 @@
-"""madmom's RNN + DBN downbeat tracker as a bench reference (never a runtime dependency: its models are CC BY-NC-SA).
+"""madmom's trackers as a bench reference (never a runtime dependency: its models are CC BY-NC-SA): the RNN + DBN
+downbeat tracker and the beat-only RNN + DBN beat tracker.
 
 Imported by bench/bench_beats.py when madmom is importable in the project's interpreter; otherwise run as a
 script by another interpreter that has madmom (`bench_beats.py --madmom-python PY`): audio paths as a JSON list on
-stdin, {path: {"beats": [...], "downbeats": [...]}} as JSON on stdout. This file imports nothing of stillmotion,
+stdin, {path: {"beats": [...], "downbeats": [...], "beat_only": [...]}} as JSON on stdout. This file imports nothing of stillmotion,
 so it runs in a venv that has only madmom and its dependencies.
 """
 
@@ -21,11 +22,18 @@ def downbeats(path: str) -> tuple[list[float], list[float]]:
     return out[:, 0].tolist(), out[out[:, 1] == 1, 0].tolist()
 
 
+def beats(path: str) -> list[float]:
+    """Beat times in seconds from the beat-only tracker (madmom's `DBNBeatTrackingProcessor`)."""
+    from madmom.features.beats import DBNBeatTrackingProcessor, RNNBeatProcessor
+
+    return DBNBeatTrackingProcessor(fps=100)(RNNBeatProcessor()(path)).tolist()
+
+
 def main() -> None:
     results = {}
     for path in json.load(sys.stdin):
-        beats, down = downbeats(path)
-        results[path] = {"beats": beats, "downbeats": down}
+        beat_times, down = downbeats(path)
+        results[path] = {"beats": beat_times, "downbeats": down, "beat_only": beats(path)}
     json.dump(results, sys.stdout)
 
 
