@@ -12,8 +12,9 @@ the correct-metrical-level rate (tracked tempo within 4 % of the notated one: me
 estimate vs the ground truth), downbeat F. Ours is the default tracker (the trained network + decoder,
 engine/audio/beat_model.py, trained on development seeds 0..599 only by bench/train_beat_model.py); the DSP
 tracker (engine/audio/beats.py) runs beside it. Plain `librosa.beat.beat_track` runs beside ours on the same audio;
-madmom's downbeat tracker and its beat-only tracker too when madmom is importable, or when --madmom-python names an interpreter of another venv
-that has it (bench/madmom_reference.py runs there; bench reference only: its models are CC BY-NC-SA).
+madmom's downbeat tracker and its beat-only tracker too when madmom is importable, or when --madmom-python names
+an interpreter of another venv that has it (bench/madmom_reference.py runs there; bench reference only: its models
+are CC BY-NC-SA).
 
     .venv/bin/python bench/bench_beats.py [--dev 40] [--fresh 40] [--fresh-start N] [--cache DIR] [--no-librosa]
                                           [--no-dsp] [--no-madmom] [--madmom-python PY] [--real-dir DIR]
@@ -34,7 +35,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 SHARED_AUDIO = REPO.parent / "shared" / "fixtures" / "audio"
 sys.path.insert(0, str(REPO / "tests"))
-sys.path.insert(0, str(REPO / "bench"))
 
 import numpy as np  # noqa: E402
 from stillmotion.engine.audio import analyze, analyze_samples, load_audio  # noqa: E402  (sets NUMBA_CACHE_DIR)
@@ -116,12 +116,9 @@ def madmom_reference(paths: list[str], python: str | None = None) -> dict[str, d
             import madmom  # noqa: F401
         except ImportError:
             return None
-        import madmom_reference as reference
+        import madmom_reference  # beside this file: the script's own folder is on sys.path
 
-        found = {}
-        for p in paths:
-            beats, down = reference.downbeats(p)
-            found[p] = {"beats": beats, "downbeats": down, "beat_only": reference.beats(p)}
+        found = {p: madmom_reference.track(p) for p in paths}
     return {p: {k: np.asarray(v, float) for k, v in found[p].items()} for p in paths}
 
 

@@ -3,8 +3,8 @@ downbeat tracker and the beat-only RNN + DBN beat tracker.
 
 Imported by bench/bench_beats.py when madmom is importable in the project's interpreter; otherwise run as a
 script by another interpreter that has madmom (`bench_beats.py --madmom-python PY`): audio paths as a JSON list on
-stdin, {path: {"beats": [...], "downbeats": [...], "beat_only": [...]}} as JSON on stdout. This file imports nothing of stillmotion,
-so it runs in a venv that has only madmom and its dependencies.
+stdin, {path: `track(path)`} as JSON on stdout. This file imports nothing of stillmotion, so it runs in a venv that
+has only madmom and its dependencies.
 """
 
 from __future__ import annotations
@@ -29,12 +29,14 @@ def beats(path: str) -> list[float]:
     return DBNBeatTrackingProcessor(fps=100)(RNNBeatProcessor()(path)).tolist()
 
 
+def track(path: str) -> dict[str, list[float]]:
+    """Both trackers on one file: {"beats", "downbeats"} from the downbeat tracker, "beat_only" from the other."""
+    beat_times, down = downbeats(path)
+    return {"beats": beat_times, "downbeats": down, "beat_only": beats(path)}
+
+
 def main() -> None:
-    results = {}
-    for path in json.load(sys.stdin):
-        beat_times, down = downbeats(path)
-        results[path] = {"beats": beat_times, "downbeats": down, "beat_only": beats(path)}
-    json.dump(results, sys.stdout)
+    json.dump({path: track(path) for path in json.load(sys.stdin)}, sys.stdout)
 
 
 if __name__ == "__main__":
