@@ -13,7 +13,8 @@ Fixed cost: the same command for a 1-frame clip (start-up, still and music analy
 beside `python -c "import numpy, cv2, av"` as the floor no Python CLI of this stack can go under. Wall time is
 `time.perf_counter` around `subprocess`; CPU and peak RSS come from `os.wait4`'s rusage of that child alone.
 The still-analysis cache (engine/backends/still_cache.py) is cleared before each "cold" 1-frame run and left warm
-for the "warm" ones (an editor re-rendering the same still). The children run with bytecode writing allowed (the
+for the "warm" ones (an editor re-rendering the same still); before a "new" run the whole cache goes (a still and a
+song never rendered before: the music is analysed too). The children run with bytecode writing allowed (the
 untimed first render compiles it), as in an installed package, whatever PYTHONDONTWRITEBYTECODE the shell has.
 """
 
@@ -106,9 +107,9 @@ def _load() -> float:
         return float(handle.read().split()[0])
 
 
-def _clear_still_cache(env: dict[str, str]) -> None:
-    folder = Path(env["STILLMOTION_CACHE_DIR"]) / "stills"
-    shutil.rmtree(folder, ignore_errors=True)
+def _clear_cache(env: dict[str, str], kind: str = "") -> None:
+    """Forget the still analyses ("stills") or, with no kind, everything (the songs' analyses too)."""
+    shutil.rmtree(Path(env["STILLMOTION_CACHE_DIR"]) / kind, ignore_errors=True)
 
 
 def main() -> None:
@@ -133,7 +134,8 @@ def main() -> None:
             timed(ours(python, still, song, tmp / "warm.mp4", "1"), env)
         runs: dict[str, list[dict[str, float | str]]] = {"zoompan": [], "floor": []}
         for name in pythons:
-            runs.update({f"{name} 10 s": [], f"{name} 1 frame cold": [], f"{name} 1 frame warm": []})
+            runs.update({f"{name} 10 s": [], f"{name} 1 frame new": [], f"{name} 1 frame cold": [],
+                         f"{name} 1 frame warm": []})
         load_start = _load()
         one_frame = f"{1 / FPS:.4f}"
         for _ in range(args.repeats):
@@ -142,7 +144,9 @@ def main() -> None:
                 runs[f"{name} 10 s"].append(timed(ours(python, still, song, tmp / f"{name}.mp4", "10"), env))
             runs["floor"].append(timed([sys.executable, "-c", "import numpy, cv2, av"]))
             for name, python in pythons.items():
-                _clear_still_cache(env)
+                _clear_cache(env)
+                runs[f"{name} 1 frame new"].append(timed(ours(python, still, song, tmp / "one.mp4", one_frame), env))
+                _clear_cache(env, "stills")
                 runs[f"{name} 1 frame cold"].append(timed(ours(python, still, song, tmp / "one.mp4", one_frame), env))
                 runs[f"{name} 1 frame warm"].append(timed(ours(python, still, song, tmp / "one.mp4", one_frame), env))
         reference = _median(runs["zoompan"], "wall")

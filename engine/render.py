@@ -147,6 +147,7 @@ def render_clip(request: RenderRequest, on_event: EventSink = ignore_events,
     still = load_image(request.image)
     image, alpha = fit_image(still.rgb, request.width, request.height, request.fit,
                              still.alpha if request.options.get("alpha") else None)
+    backend.prepare(image)  # e.g. the still's analysis, on the other core while the music loads
     timings["load_image"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()

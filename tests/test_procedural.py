@@ -302,7 +302,7 @@ def test_previews_are_the_frames_and_the_first_leaves_before_the_analysis(anchor
 
     order: list[object] = []
     real_plan = procedural.plan
-    monkeypatch.setattr(procedural, "plan", lambda inputs: (order.append("plan"), real_plan(inputs))[1])
+    monkeypatch.setattr(procedural, "plan", lambda inputs, *ahead: (order.append("plan"), real_plan(inputs, *ahead))[1])
     inputs = _inputs("portrait", 320, 240, 26, anchor=anchor)
     previews: dict[int, np.ndarray] = {}
 
@@ -328,9 +328,9 @@ def test_frame_zero_is_the_still_handed_on_while_the_warp_thread_analyses_it(mon
     frame_zero_received = threading.Event()
     real_plan = procedural.plan
 
-    def gated_plan(inputs: RenderInputs) -> procedural.Plan:
+    def gated_plan(inputs: RenderInputs, *ahead: object) -> procedural.Plan:
         assert frame_zero_received.wait(10), "frame 0 waited for the still's analysis"
-        return real_plan(inputs)
+        return real_plan(inputs, *ahead)
 
     monkeypatch.setattr(procedural, "plan", gated_plan)
     inputs = _inputs("portrait", 320, 240, 12)
@@ -345,7 +345,7 @@ def test_frame_zero_is_the_still_handed_on_while_the_warp_thread_analyses_it(mon
         layer = (float(work.layer[k, 0]), float(work.layer[k, 1]))
         assert np.array_equal(rest[k - 1], work.warper.frame(work.weights[k], layer))
 
-    def broken_plan(inputs: RenderInputs) -> procedural.Plan:
+    def broken_plan(inputs: RenderInputs, *ahead: object) -> procedural.Plan:
         raise RuntimeError("analysis broke")
 
     monkeypatch.setattr(procedural, "plan", broken_plan)
@@ -353,20 +353,83 @@ def test_frame_zero_is_the_still_handed_on_while_the_warp_thread_analyses_it(mon
         _frames(_inputs("portrait", 320, 240, 1))
 
 
+def test_the_still_is_analysed_while_the_music_is(tmp_path: Path, click: tuple[Path, np.ndarray],
+                                                   monkeypatch) -> None:
+    """render_clip starts the still's analysis (on its own thread) before the music's analysis returns, once, and
+    the clip is the same as when the warp thread analyses the still itself."""
+    import threading
+
+    from stillmotion.engine import render as render_module
+    from stillmotion.engine.backends import procedural
+
+    song, _ = click
+    started = threading.Event()
+    threads: list[str] = []
+    real_analyse, real_features = procedural.analyse_still, render_module.audio.clip_features
+
+    def analyse(small: np.ndarray) -> object:
+        threads.append(threading.current_thread().name)
+        started.set()
+        return real_analyse(small)
+
+    def features(*args: object, **kwargs: object) -> object:
+        assert started.wait(10), "the still's analysis waited for the music's"
+        return real_features(*args, **kwargs)
+
+    def clip(name: str) -> bytes:
+        monkeypatch.setenv("STILLMOTION_CACHE_DIR", str(tmp_path / f"cache-{name}"))  # the still not seen before
+        out = tmp_path / f"{name}.mp4"
+        render_clip(RenderRequest(image=str(photo("portrait")), output=str(out), fps=Fraction(24), frames=12,
+                                  width=256, height=144, audio=[AudioSegment(path=str(song), duration=Fraction(1, 2))],
+                                  qc=False))
+        with av.open(str(out)) as container:
+            return b"".join(frame.to_ndarray(format="rgb24").tobytes() for frame in container.decode(video=0))
+
+    monkeypatch.setattr(procedural, "analyse_still", analyse)
+    monkeypatch.setattr(render_module.audio, "clip_features", features)
+    ahead = clip("ahead")
+    assert threads == ["stillmotion-still-analysis"]
+    monkeypatch.setattr(render_module.audio, "clip_features", real_features)
+    monkeypatch.setattr(procedural.ProceduralBackend, "prepare", lambda self, image: None)
+    threads.clear()
+    assert clip("in-plan") == ahead and threads == ["stillmotion-warp"]
+
+
+def test_an_analysis_started_ahead_is_used_only_for_its_own_still() -> None:
+    """`prepare` for another array (another still, or a copy) leaves the render to analyse its own still."""
+    inputs = _inputs("portrait", 256, 144, 8)
+    other = _inputs("landscape", 256, 144, 8)
+    expected = _frames(inputs)
+    for prepared in (other.image, inputs.image.copy(), inputs.image):
+        backend = get_backend("procedural")
+        backend.prepare(prepared)
+        frames = list(backend.render(inputs, ignore_events, CancelToken()))
+        assert all(np.array_equal(a, b) for a, b in zip(frames, expected, strict=True))
+    ahead = get_backend("procedural")
+    ahead.prepare(other.image)
+    assert not all(np.array_equal(a, b) for a, b in zip(list(ahead.render(other, ignore_events, CancelToken())),
+                                                        expected, strict=True))
+
+
 def test_a_render_runs_opencv_on_one_thread_and_restores_the_setting(tmp_path: Path, monkeypatch) -> None:
-    """The frame loop (warp thread included) sees one OpenCV thread; the caller's setting is back afterwards."""
+    """The frame loop (warp thread included) and the still's analysis ahead of it see one OpenCV thread; the
+    caller's setting is back afterwards."""
     import cv2
     from stillmotion.engine.backends import procedural
 
-    seen: list[int] = []
-    real_plan = procedural.plan
-    monkeypatch.setattr(procedural, "plan", lambda inputs: (seen.append(cv2.getNumThreads()), real_plan(inputs))[1])
+    seen: list[tuple[str, int]] = []
+    real_plan, real_analyse = procedural.plan, procedural.analyse_still
+    monkeypatch.setattr(procedural, "plan", lambda inputs, *ahead: (seen.append(("plan", cv2.getNumThreads())),
+                                                                     real_plan(inputs, *ahead))[1])
+    monkeypatch.setattr(procedural, "analyse_still", lambda small: (seen.append(("analysis", cv2.getNumThreads())),
+                                                                    real_analyse(small))[1])
+    monkeypatch.setenv("STILLMOTION_CACHE_DIR", str(tmp_path / "cache"))  # a still not analysed before
     previous = cv2.getNumThreads()
     cv2.setNumThreads(2)
     try:
         render_clip(RenderRequest(image=str(photo("portrait")), output=str(tmp_path / "clip.mp4"), fps=Fraction(24),
                                   frames=12, width=256, height=144))
-        assert seen == [1]
+        assert sorted(seen) == [("analysis", 1), ("plan", 1)]
         assert cv2.getNumThreads() == 2
     finally:
         cv2.setNumThreads(previous)

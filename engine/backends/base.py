@@ -92,6 +92,10 @@ class Backend(ABC):
     #: Whether the engine needs model weights (and so a `--model`).
     needs_weights: bool = False
 
+    def prepare(self, image: np.ndarray) -> None:  # noqa: B027 - an optional hook, a no-op unless overridden
+        """Start work that depends only on the fitted still (HxWx3 uint8 RGB, the array `render` will get as
+        `inputs.image`) while the caller analyses the music and opens the encoder. Optional: by default nothing."""
+
     def next_attempt(self, request: RenderRequest, report: Any, attempt: int) -> RenderRequest:
         """The request for retry number `attempt` after `report` failed QC: a new seed, and motion made
         stronger when the clip was frozen or off the beat, gentler when the subject drifted."""

@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .. import warmup
 from ..motion import AMPLITUDE
+from ..opencv_threads import single_threaded
 from .base import Backend, CancelToken, EventSink, Preview, Progress, RenderInputs
 from .still_cache import StillAnalysis, cached_analysis
 
@@ -424,17 +426,58 @@ class Plan:
     layer: np.ndarray    # frames x 2
 
 
-def plan(inputs: RenderInputs) -> Plan:
-    """Analyse the still, build fields and per-frame weights (deterministic for the request's seed)."""
+def field_copy(image: np.ndarray) -> np.ndarray:
+    """The still at the basis fields' size (long side FIELD_LONG_SIDE): what its analysis looks at."""
+    height, width = image.shape[:2]
+    scale = min(1.0, FIELD_LONG_SIDE / max(width, height))
+    fw, fh = max(8, round(width * scale)), max(8, round(height * scale))
+    return cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
+
+
+class StillAnalysisAhead:
+    """The still's analysis, started on a thread of its own as soon as the still is fitted.
+
+    The analysis (GrabCut above all: 0.1-1.8 s of one core at the field size, docs/procedural.md) needs only the
+    fitted still, yet the render used to start it after the music's analysis, the QC set-up and the encoder's
+    open: on a first render of a still every frame after the anchor waited for all of them in turn. Started
+    here it runs on the second core meanwhile. Same pixels, same function: the same analysis (and cache entry)
+    as when `plan` computes it itself.
+    """
+
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self._analysis: StillAnalysis | None = None
+        self._error: BaseException | None = None
+        # not a daemon: a process ending while OpenCV is inside GrabCut would abort in C++ (see warmup.start)
+        self._thread = threading.Thread(target=self._run, name="stillmotion-still-analysis", daemon=False)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            warmup.wait()  # the saliency converts to Lab
+            with single_threaded():  # as in the frame loop, which holds OpenCV at one thread too
+                self._analysis = cached_analysis(field_copy(self.image), analyse_still)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by `result`, in the thread that needs it
+            self._error = exc
+
+    def result(self) -> StillAnalysis:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._analysis is not None
+        return self._analysis
+
+
+def plan(inputs: RenderInputs, analysis: StillAnalysis | None = None) -> Plan:
+    """Build fields and per-frame weights (deterministic for the request's seed) from the still's `analysis`,
+    analysing the still here when it was not started ahead."""
     request = inputs.request
     image = inputs.image
     height, width = image.shape[:2]
     frames, fps = request.frames, float(request.fps)
     rng = np.random.default_rng(request.seed)
-    scale = min(1.0, FIELD_LONG_SIDE / max(width, height))
-    fw, fh = max(8, round(width * scale)), max(8, round(height * scale))
-    small = cv2.resize(image, (fw, fh), interpolation=cv2.INTER_AREA)
-    analysis = cached_analysis(small, analyse_still)
+    if analysis is None:
+        analysis = cached_analysis(field_copy(image), analyse_still)
     fields = basis_fields(analysis, rng)
     tempo = getattr(inputs.features, "tempo", None)
     coef = anchored(coefficients(inputs.channels, frames, fps, tempo, rng), request.anchor_frame(), fps,
@@ -462,6 +505,17 @@ class ProceduralBackend(Backend):
     name = "procedural"
     needs_weights = False
 
+    def __init__(self) -> None:
+        self._ahead: StillAnalysisAhead | None = None
+
+    def prepare(self, image: np.ndarray) -> None:
+        """Start the still's analysis now (render_clip calls this once the still is fitted)."""
+        self._ahead = StillAnalysisAhead(image)
+
+    def _analysis_ahead(self, image: np.ndarray) -> StillAnalysis | None:
+        """The analysis `prepare` started, when it was for this very array (else `plan` analyses)."""
+        return self._ahead.result() if self._ahead is not None and self._ahead.image is image else None
+
     def render(self, inputs: RenderInputs, on_event: EventSink, cancel: CancelToken) -> Iterator[np.ndarray]:
         frames = inputs.request.frames
         # With the anchor on the first frame, frame 0 is the still itself (`anchored` zeroes every coefficient
@@ -486,7 +540,7 @@ class ProceduralBackend(Backend):
 
         def produce() -> None:
             try:
-                work = plan(inputs)
+                work = plan(inputs, self._analysis_ahead(inputs.image))
                 if early_frame and (np.any(work.weights[0]) or np.any(work.layer[0])):
                     raise RuntimeError("the anchor frame moved: frame 0 was sent as the still")
                 for k in range(1 if early_frame else 0, frames):
